@@ -3,6 +3,27 @@
 //!
 //! Key names follow ZLMediaKit's `config.ini` wherever the feature is the same, so an operator's
 //! existing file keeps its meaning. Keys Weir does not know are reported, never silently ignored.
+//!
+//! ```
+//! let loaded = weir_config::load_from(Some("[rtc]\nport=9000\n"), &[]).unwrap();
+//! assert_eq!(loaded.config.rtc.port, 9000);
+//! assert!(loaded.warnings.is_empty());
+//! ```
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+mod keys;
+mod load;
+#[cfg(test)]
+mod tests;
+
+pub use keys::env_var_name;
+pub use load::{load, load_from, ConfigError, Loaded};
+
+/// The built-in configuration: every key with its default and a one-line comment.
+/// [`Config::default`] is this text parsed; [`Config::to_ini`] prints a configuration in it.
+pub const DEFAULT_INI: &str = include_str!("default.ini");
 
 /// `[api]`
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +131,7 @@ pub struct RtcConfig {
     pub port_range: String,
 }
 
+/// The whole configuration. [`Default`] gives the values of [`DEFAULT_INI`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub api: ApiConfig,
@@ -117,4 +139,170 @@ pub struct Config {
     pub general: GeneralConfig,
     pub protocol: ProtocolConfig,
     pub rtc: RtcConfig,
+}
+
+impl Config {
+    /// Every field empty, zero or false: the base [`DEFAULT_INI`] is applied over.
+    fn blank() -> Config {
+        Config {
+            api: ApiConfig {
+                secret: String::new(),
+                api_debug: false,
+                bearer_tokens: String::new(),
+            },
+            http: HttpConfig {
+                ip: String::new(),
+                port: 0,
+                allow_cross_domains: false,
+                max_req_size: 0,
+                char_set: String::new(),
+                allow_ip_range: String::new(),
+                forwarded_ip_header: String::new(),
+                keep_alive_second: 0,
+            },
+            general: GeneralConfig {
+                enable_vhost: false,
+                max_stream_wait_ms: 0,
+                media_server_id: String::new(),
+            },
+            protocol: ProtocolConfig {
+                continue_push_ms: 0,
+            },
+            rtc: RtcConfig {
+                ip: String::new(),
+                port: 0,
+                tcp_port: 0,
+                timeout_sec: 0,
+                extern_ip: String::new(),
+                preferred_codec_a: String::new(),
+                preferred_codec_v: String::new(),
+                preferred_tcp: false,
+                max_rtp_cache_ms: 0,
+                max_rtp_cache_size: 0,
+                gop_cache_max_packets: 0,
+                keyframe_request_interval_ms: 0,
+                max_sessions: 0,
+                enable_echo: false,
+                datachannel_echo: false,
+                signaling_port: 0,
+                signaling_ssl_port: 0,
+                ice_port: 0,
+                ice_tcp_port: 0,
+                enable_turn: false,
+                ice_transport_policy: 0,
+                ice_ufrag: String::new(),
+                ice_pwd: String::new(),
+                port_range: String::new(),
+            },
+        }
+    }
+
+    /// The effective configuration as INI, laid out and commented like [`DEFAULT_INI`]
+    /// (`weir --dump-config`). Loading the result gives back `self` without warnings, provided
+    /// no string field holds a line break or leading/trailing whitespace (loading never
+    /// produces such values).
+    pub fn to_ini(&self) -> String {
+        let mut out = String::with_capacity(DEFAULT_INI.len() + 256);
+        let mut section = "";
+        for line in DEFAULT_INI.lines() {
+            match load::classify(line) {
+                load::Line::Section(name) => section = name,
+                load::Line::KeyValue(name, _) => {
+                    if let Some(key) = keys::find(section, name) {
+                        out.push_str(key.name);
+                        out.push('=');
+                        out.push_str(&(key.get)(self));
+                        out.push('\n');
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        static DEFAULT: OnceLock<Config> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                let mut config = Config::blank();
+                let mut warnings = Vec::new();
+                // DEFAULT_INI is a constant embedded at compile time; the `defaults_parse` test
+                // proves it parses without error or warning and sets every key.
+                load::apply_ini(&mut config, DEFAULT_INI, None, &mut warnings)
+                    .expect("embedded DEFAULT_INI must parse (covered by the defaults_parse test)");
+                debug_assert!(warnings.is_empty(), "DEFAULT_INI warnings: {warnings:?}");
+                config
+            })
+            .clone()
+    }
+}
+
+impl ApiConfig {
+    /// The bearer token a WHIP/WHEP request for `app`/`stream` must carry, if any.
+    ///
+    /// `bearerTokens` entries are `app/stream=token`; the most specific matching entry wins:
+    /// `app/stream`, then `app/*`, then `*/*`. Names match exactly (case-sensitive).
+    pub fn bearer_token_for(&self, app: &str, stream: &str) -> Option<String> {
+        let entries: Vec<keys::BearerEntry<'_>> = keys::comma_list(&self.bearer_tokens)
+            .filter_map(keys::parse_bearer_entry)
+            .collect();
+        let find = |a: &str, s: &str| {
+            entries
+                .iter()
+                .find(|(ea, es, _)| *ea == a && *es == s)
+                .map(|(_, _, token)| (*token).to_owned())
+        };
+        find(app, stream)
+            .or_else(|| find(app, "*"))
+            .or_else(|| find("*", "*"))
+    }
+}
+
+impl HttpConfig {
+    /// `allow_ip_range` as inclusive `(lo, hi)` address ranges (a single address is `(a, a)`).
+    /// Empty when every address is allowed.
+    pub fn allow_ip_ranges(&self) -> Vec<(IpAddr, IpAddr)> {
+        keys::comma_list(&self.allow_ip_range)
+            .filter_map(keys::parse_ip_range)
+            .collect()
+    }
+
+    /// Whether `ip` may call secret-protected APIs under `allow_ip_range` (an empty list allows
+    /// everyone). IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are checked as IPv4.
+    pub fn is_ip_allowed(&self, ip: IpAddr) -> bool {
+        let ranges = self.allow_ip_ranges();
+        let ip = ip.to_canonical();
+        ranges.is_empty()
+            || ranges.iter().any(|(lo, hi)| {
+                let (lo, hi) = (lo.to_canonical(), hi.to_canonical());
+                lo.is_ipv4() == ip.is_ipv4() && lo <= ip && ip <= hi
+            })
+    }
+}
+
+impl RtcConfig {
+    /// `port_range` as `(lo, hi)`; `None` if empty (or not a valid range).
+    pub fn port_range(&self) -> Option<(u16, u16)> {
+        keys::parse_port_range(&self.port_range).ok().flatten()
+    }
+
+    /// `preferredCodecA` entries, trimmed, empty ones dropped.
+    pub fn preferred_audio(&self) -> Vec<String> {
+        keys::comma_list(&self.preferred_codec_a)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `preferredCodecV` entries, trimmed, empty ones dropped.
+    pub fn preferred_video(&self) -> Vec<String> {
+        keys::comma_list(&self.preferred_codec_v)
+            .map(str::to_owned)
+            .collect()
+    }
 }

@@ -1,0 +1,168 @@
+//! Weir's WebRTC media engine: ICE-lite, DTLS-SRTP, RTP forwarding from one publisher to many
+//! players, on one UDP port (and one ICE-TCP port) shared by every peer.
+//!
+//! Protocol work (ICE, DTLS, SRTP, RTCP, NACK/RTX buffers, TWCC) is done by `str0m`, a sans-IO
+//! WebRTC library. This crate owns what str0m leaves to its user: the sockets, demultiplexing
+//! packets to sessions, timers, and the SFU forwarding path (receive side per published track,
+//! GOP cache, per-player rewrite of SSRC/sequence/timestamp). Signaling adapters reach it only
+//! through [`weir_core::SessionService`].
+
+pub mod codec;
+pub mod demux;
+pub mod gop;
+pub mod keyframe;
+pub mod rewrite;
+mod session;
+mod shard;
+mod tcp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use weir_core::{
+    BoxFuture, Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    SessionService, SessionSummary, TrickleOutcome,
+};
+
+/// Everything the engine needs from the configuration, already parsed.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// UDP media socket; None disables UDP.
+    pub udp_bind: Option<SocketAddr>,
+    /// ICE-TCP media listener; None disables TCP.
+    pub tcp_bind: Option<SocketAddr>,
+    /// Consent / inactivity timeout (`rtc.timeoutSec`).
+    pub timeout: Duration,
+    /// Grace period for a reconnecting publisher (`protocol.continue_push_ms`).
+    pub continue_push: Duration,
+    pub audio_pref: Vec<String>,
+    pub video_pref: Vec<String>,
+    /// Per-player retransmission buffer (`rtc.maxRtpCacheSize`, `rtc.maxRtpCacheMS`).
+    pub rtx_cache_packets: usize,
+    pub rtx_cache_age: Duration,
+    pub gop_cache_max_packets: usize,
+    pub keyframe_request_interval: Duration,
+    pub max_sessions: usize,
+    pub enable_echo: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            udp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
+            tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
+            timeout: Duration::from_secs(15),
+            continue_push: Duration::from_secs(15),
+            audio_pref: vec!["opus".into(), "PCMU".into(), "PCMA".into()],
+            video_pref: ["H264", "H265", "AV1", "VP9", "VP8"].iter().map(|s| s.to_string()).collect(),
+            rtx_cache_packets: 2048,
+            rtx_cache_age: Duration::from_secs(5),
+            gop_cache_max_packets: 4096,
+            keyframe_request_interval: Duration::from_millis(500),
+            max_sessions: 20_000,
+            enable_echo: true,
+        }
+    }
+}
+
+pub(crate) enum Command {
+    Create { req: SessionRequest, reply: oneshot::Sender<Result<SessionAnswer, SessionError>> },
+    Delete { id: String, token: Option<String>, reply: oneshot::Sender<Result<(), SessionError>> },
+    Trickle { id: String, token: String, frag: String, reply: oneshot::Sender<Result<TrickleOutcome, SessionError>> },
+    Stats { id: String, reply: oneshot::Sender<Result<serde_json::Value, SessionError>> },
+    List { reply: oneshot::Sender<Vec<SessionSummary>> },
+}
+
+/// Handle to the running engine. Cheap to clone; all state lives on the engine's own thread.
+#[derive(Clone)]
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    registry: Arc<Registry>,
+    udp_addr: Option<SocketAddr>,
+    tcp_addr: Option<SocketAddr>,
+}
+
+/// Commands waiting for the engine thread. Bounded so a flood of signaling requests queues
+/// in HTTP (and gets 503) instead of growing memory.
+const COMMAND_QUEUE: usize = 1024;
+
+impl Engine {
+    /// Binds the media sockets (so a busy port fails at start-up, not at the first call) and
+    /// starts the engine thread.
+    pub fn start(cfg: EngineConfig, registry: Arc<Registry>) -> io::Result<Engine> {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let sockets = shard::Sockets::bind(&cfg)?;
+        let udp_addr = sockets.udp_local_addr();
+        let tcp_addr = sockets.tcp_local_addr();
+        shard::spawn(cfg, registry.clone(), sockets, rx)?;
+        Ok(Engine { commands: tx, registry, udp_addr, tcp_addr })
+    }
+
+    /// Bound UDP media address (useful with port 0 in tests).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .try_send(make(tx))
+            .map_err(|_| SessionError::Overloaded("media engine queue is full".into()))?;
+        rx.await.map_err(|_| SessionError::Internal("media engine stopped".into()))
+    }
+}
+
+impl SessionService for Engine {
+    fn create(&self, req: SessionRequest) -> BoxFuture<'_, Result<SessionAnswer, SessionError>> {
+        Box::pin(async move {
+            if req.kind == SessionKind::Play {
+                // Wait here, outside the engine thread, for a publisher (ZLMediaKit's
+                // maxStreamWaitMS). The engine re-checks when the request arrives.
+                match self.registry.wait_for_source(&req.key, req.max_wait).await {
+                    Ok(_) => {}
+                    Err(RegistryError::NotFound) => return Err(SessionError::StreamNotFound),
+                    Err(RegistryError::AlreadyPublishing) => return Err(SessionError::AlreadyPublishing),
+                }
+            }
+            self.call(|reply| Command::Create { req, reply }).await?
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str, token: Option<&'a str>) -> BoxFuture<'a, Result<(), SessionError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Delete { id: id.to_owned(), token: token.map(str::to_owned), reply }).await?
+        })
+    }
+
+    fn trickle<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a str,
+        sdpfrag: &'a str,
+    ) -> BoxFuture<'a, Result<TrickleOutcome, SessionError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Trickle {
+                id: id.to_owned(),
+                token: token.to_owned(),
+                frag: sdpfrag.to_owned(),
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<serde_json::Value, SessionError>> {
+        Box::pin(async move { self.call(|reply| Command::Stats { id: id.to_owned(), reply }).await? })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>> {
+        Box::pin(async move { self.call(|reply| Command::List { reply }).await.unwrap_or_default() })
+    }
+}

@@ -1,0 +1,451 @@
+//! The table of every key Weir reads: canonical section and key names, how a value is parsed
+//! and validated, and how it is printed back. Also the ZLMediaKit keys Weir does not implement.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use crate::Config;
+
+/// One configuration key.
+pub(crate) struct Key {
+    /// Canonical section name, e.g. `rtc`.
+    pub section: &'static str,
+    /// Canonical key name, e.g. `timeoutSec`.
+    pub name: &'static str,
+    /// Parses and stores a (trimmed) value; `Err` says what was expected.
+    pub set: fn(&mut Config, &str) -> Result<(), String>,
+    /// Prints the current value the way `set` reads it back.
+    pub get: fn(&Config) -> String,
+}
+
+/// The sections Weir reads, in file order.
+pub(crate) const SECTIONS: &[&str] = &["api", "http", "general", "protocol", "rtc"];
+
+macro_rules! key {
+    ($section:ident . $name:literal => $field:ident, $parse:expr, $show:expr) => {
+        Key {
+            section: stringify!($section),
+            name: $name,
+            set: |c, v| {
+                c.$section.$field = ($parse)(v)?;
+                Ok(())
+            },
+            get: |c| ($show)(&c.$section.$field),
+        }
+    };
+}
+
+// Durations are bounded so that `Instant + Duration` elsewhere can never overflow.
+const MAX_MS: u64 = 86_400_000;
+const MAX_SEC: u64 = 86_400;
+
+pub(crate) const KEYS: &[Key] = &[
+    key!(api."secret" => secret, text, show_text),
+    key!(api."apiDebug" => api_debug, boolean, show_bool),
+    key!(api."bearerTokens" => bearer_tokens, bearer_tokens, show_text),
+    key!(http."ip" => ip, ip_addr, show_text),
+    key!(http."port" => port, port, show_num),
+    key!(http."allow_cross_domains" => allow_cross_domains, boolean, show_bool),
+    key!(http."maxReqSize" => max_req_size, |v| int::<usize>(v, 1024, 16 * 1024 * 1024), show_num),
+    key!(http."charSet" => char_set, text, show_text),
+    key!(http."allow_ip_range" => allow_ip_range, ip_ranges, show_text),
+    key!(http."forwarded_ip_header" => forwarded_ip_header, header_name, show_text),
+    key!(http."keepAliveSecond" => keep_alive_second, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(general."enableVhost" => enable_vhost, boolean, show_bool),
+    key!(general."maxStreamWaitMS" => max_stream_wait_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
+    key!(general."mediaServerId" => media_server_id, text, show_text),
+    key!(protocol."continue_push_ms" => continue_push_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
+    key!(rtc."ip" => ip, ip_addr, show_text),
+    key!(rtc."port" => port, port, show_num),
+    key!(rtc."tcpPort" => tcp_port, port, show_num),
+    key!(rtc."timeoutSec" => timeout_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(rtc."externIP" => extern_ip, extern_ips, show_text),
+    key!(rtc."preferredCodecA" => preferred_codec_a, text, show_text),
+    key!(rtc."preferredCodecV" => preferred_codec_v, text, show_text),
+    key!(rtc."preferred_tcp" => preferred_tcp, boolean, show_bool),
+    key!(rtc."maxRtpCacheMS" => max_rtp_cache_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
+    key!(rtc."maxRtpCacheSize" => max_rtp_cache_size, |v| int::<usize>(v, 1, 32768), show_num),
+    key!(rtc."gopCacheMaxPackets" => gop_cache_max_packets, |v| int::<usize>(v, 0, 1_000_000), show_num),
+    key!(rtc."keyframeRequestIntervalMS" => keyframe_request_interval_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
+    key!(rtc."maxSessions" => max_sessions, |v| int::<usize>(v, 1, 1_000_000), show_num),
+    key!(rtc."echo" => enable_echo, boolean, show_bool),
+    key!(rtc."datachannel_echo" => datachannel_echo, boolean, show_bool),
+    key!(rtc."signalingPort" => signaling_port, port, show_num),
+    key!(rtc."signalingSslPort" => signaling_ssl_port, port, show_num),
+    key!(rtc."icePort" => ice_port, port, show_num),
+    key!(rtc."iceTcpPort" => ice_tcp_port, port, show_num),
+    key!(rtc."enableTurn" => enable_turn, boolean, show_bool),
+    key!(rtc."iceTransportPolicy" => ice_transport_policy, |v| int::<u8>(v, 0, 2), show_num),
+    key!(rtc."iceUfrag" => ice_ufrag, text, show_text),
+    key!(rtc."icePwd" => ice_pwd, text, show_text),
+    key!(rtc."port_range" => port_range, port_range, show_text),
+];
+
+/// ZLMediaKit sections Weir does not implement at all.
+pub(crate) const UNSUPPORTED_SECTIONS: &[&str] = &[
+    "ffmpeg",
+    "hls",
+    "hook",
+    "cluster",
+    "multicast",
+    "record",
+    "rtmp",
+    "rtp",
+    "rtp_proxy",
+    "rtsp",
+    "shell",
+    "srt",
+    "onvif",
+];
+
+/// ZLMediaKit keys of the sections Weir reads that Weir does not implement yet.
+pub(crate) const UNSUPPORTED_KEYS: &[(&str, &[&str])] = &[
+    ("api", &["snapRoot", "defaultSnap", "downloadRoot"]),
+    (
+        "http",
+        &[
+            "maxUploadSize",
+            "notFound",
+            "rootPath",
+            "sendBufSize",
+            "sslport",
+            "dirMenu",
+            "virtualPath",
+            "forbidCacheSuffix",
+        ],
+    ),
+    (
+        "general",
+        &[
+            "flowThreshold",
+            "streamNoneReaderDelayMS",
+            "resetWhenRePlay",
+            "mergeWriteMS",
+            "wait_track_ready_ms",
+            "wait_audio_track_data_ms",
+            "wait_add_track_ms",
+            "unready_frame_cache",
+            "broadcast_player_count_changed",
+            "listen_ip",
+            "check_nvidia_dev",
+            "enable_ffmpeg_log",
+            "addMuteAudio",
+            "publishToRtxp",
+            "publishToHls",
+            "publishToMP4",
+            "modifyStamp",
+        ],
+    ),
+    (
+        "protocol",
+        &[
+            "modify_stamp",
+            "enable_audio",
+            "add_mute_audio",
+            "auto_close",
+            "paced_sender_ms",
+            "enable_hls",
+            "enable_hls_fmp4",
+            "enable_mp4",
+            "enable_rtsp",
+            "enable_rtmp",
+            "enable_ts",
+            "enable_fmp4",
+            "mp4_as_player",
+            "mp4_max_second",
+            "mp4_save_path",
+            "hls_save_path",
+            "hls_demand",
+            "rtsp_demand",
+            "rtmp_demand",
+            "ts_demand",
+            "fmp4_demand",
+        ],
+    ),
+    (
+        "rtc",
+        &[
+            "max_stun_retry",
+            "interfaces",
+            "rembBitRate",
+            "start_bitrate",
+            "max_bitrate",
+            "min_bitrate",
+            "nackMaxSize",
+            "nackMaxMS",
+            "nackMaxCount",
+            "nackIntervalRatio",
+            "nackRtpSize",
+            "nackAudioRtpSize",
+            "bfilter",
+        ],
+    ),
+];
+
+/// Extra advice for some unsupported ZLMediaKit keys.
+pub(crate) fn unsupported_hint(section: &str, key: &str) -> Option<&'static str> {
+    match (section, key) {
+        ("general", "listen_ip") => Some("; Weir uses [http] ip and [rtc] ip"),
+        _ => None,
+    }
+}
+
+/// The known key `[section] name`, matched case-insensitively.
+pub(crate) fn find(section: &str, name: &str) -> Option<&'static Key> {
+    KEYS.iter()
+        .find(|k| k.section.eq_ignore_ascii_case(section) && k.name.eq_ignore_ascii_case(name))
+}
+
+/// The canonical name of a section Weir reads.
+pub(crate) fn find_section(section: &str) -> Option<&'static str> {
+    SECTIONS
+        .iter()
+        .copied()
+        .find(|s| s.eq_ignore_ascii_case(section))
+}
+
+/// The canonical name of a ZLMediaKit section Weir does not implement.
+pub(crate) fn find_unsupported_section(section: &str) -> Option<&'static str> {
+    UNSUPPORTED_SECTIONS
+        .iter()
+        .copied()
+        .find(|s| s.eq_ignore_ascii_case(section))
+}
+
+/// The canonical name of a ZLMediaKit key Weir does not implement yet, in a section Weir reads.
+pub(crate) fn find_unsupported_key(section: &str, name: &str) -> Option<&'static str> {
+    UNSUPPORTED_KEYS
+        .iter()
+        .find(|(s, _)| s.eq_ignore_ascii_case(section))
+        .and_then(|(_, keys)| keys.iter().copied().find(|k| k.eq_ignore_ascii_case(name)))
+}
+
+/// A key of `section` whose name equals `name` once case and `_` are ignored (a likely typo).
+pub(crate) fn similar(section: &str, name: &str) -> Option<&'static Key> {
+    let wanted = squash(name);
+    KEYS.iter()
+        .find(|k| k.section.eq_ignore_ascii_case(section) && squash(k.name) == wanted)
+}
+
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// `WEIR_<SECTION>_<KEY>`: section and key uppercased, any non-alphanumeric character as `_`.
+pub fn env_var_name(section: &str, key: &str) -> String {
+    let mut out = String::from("WEIR_");
+    push_env_part(&mut out, section);
+    out.push('_');
+    push_env_part(&mut out, key);
+    out
+}
+
+/// `WEIR_<SECTION>_`, the prefix of every variable of a section.
+pub(crate) fn env_section_prefix(section: &str) -> String {
+    let mut out = String::from("WEIR_");
+    push_env_part(&mut out, section);
+    out.push('_');
+    out
+}
+
+fn push_env_part(out: &mut String, part: &str) {
+    out.extend(part.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+}
+
+// ---- value parsers: `Err` is the "expected ..." part of the error message ----
+
+fn text(v: &str) -> Result<String, String> {
+    Ok(v.to_owned())
+}
+
+/// ZLMediaKit-style boolean.
+pub(crate) fn boolean(v: &str) -> Result<bool, String> {
+    const TRUE: &[&str] = &["1", "true", "yes", "on"];
+    const FALSE: &[&str] = &["0", "false", "no", "off"];
+    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(v)) {
+        Ok(true)
+    } else if FALSE.iter().any(|f| f.eq_ignore_ascii_case(v)) {
+        Ok(false)
+    } else {
+        Err("a boolean (1/0, true/false, yes/no, on/off)".to_owned())
+    }
+}
+
+fn int<T>(v: &str, min: T, max: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match v.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("an integer in {min}..={max}")),
+    }
+}
+
+fn port(v: &str) -> Result<u16, String> {
+    v.parse::<u16>()
+        .map_err(|_| "a port number in 0..=65535".to_owned())
+}
+
+fn ip_addr(v: &str) -> Result<String, String> {
+    v.parse::<IpAddr>()
+        .map(|_| v.to_owned())
+        .map_err(|_| "an IPv4 or IPv6 address such as 0.0.0.0 or ::".to_owned())
+}
+
+/// `lo-hi` with `lo <= hi`, or empty.
+pub(crate) fn parse_port_range(v: &str) -> Result<Option<(u16, u16)>, String> {
+    let expected = || "a port range lo-hi with 0 <= lo <= hi <= 65535, e.g. 49152-65535".to_owned();
+    if v.trim().is_empty() {
+        return Ok(None);
+    }
+    let (lo, hi) = v.split_once('-').ok_or_else(expected)?;
+    let lo = lo.trim().parse::<u16>().map_err(|_| expected())?;
+    let hi = hi.trim().parse::<u16>().map_err(|_| expected())?;
+    if lo > hi {
+        return Err(expected());
+    }
+    Ok(Some((lo, hi)))
+}
+
+fn port_range(v: &str) -> Result<String, String> {
+    parse_port_range(v).map(|_| v.to_owned())
+}
+
+/// Non-empty, trimmed entries of a comma list.
+pub(crate) fn comma_list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|e| !e.is_empty())
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// One `allow_ip_range` entry as an inclusive range: an address, `lo-hi` (one address family,
+/// lo <= hi) or a CIDR block `net/bits`. IPv6 addresses may be bracketed.
+pub(crate) fn parse_ip_range(entry: &str) -> Option<(IpAddr, IpAddr)> {
+    if let Some((net, bits)) = entry.split_once('/') {
+        let bits: u32 = bits.trim().parse().ok()?;
+        return match parse_ip(net)? {
+            IpAddr::V4(v) if bits <= 32 => {
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                let lo = u32::from(v) & mask;
+                Some((Ipv4Addr::from(lo).into(), Ipv4Addr::from(lo | !mask).into()))
+            }
+            IpAddr::V6(v) if bits <= 128 => {
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                let lo = u128::from(v) & mask;
+                Some((Ipv6Addr::from(lo).into(), Ipv6Addr::from(lo | !mask).into()))
+            }
+            _ => None,
+        };
+    }
+    // `-` never occurs in an IPv4 or IPv6 address, so it separates the bounds.
+    let (lo, hi) = match entry.split_once('-') {
+        Some((lo, hi)) => (parse_ip(lo)?, parse_ip(hi)?),
+        None => {
+            let ip = parse_ip(entry)?;
+            (ip, ip)
+        }
+    };
+    (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then_some((lo, hi))
+}
+
+fn ip_ranges(v: &str) -> Result<String, String> {
+    for entry in comma_list(v) {
+        if parse_ip_range(entry).is_none() {
+            return Err(format!(
+                "a comma list of IP addresses, lo-hi ranges (one address family, lo <= hi) \
+                 and CIDR blocks (entry `{entry}` is not)"
+            ));
+        }
+    }
+    Ok(v.to_owned())
+}
+
+/// An HTTP header name (RFC 9110 token) or empty.
+fn header_name(v: &str) -> Result<String, String> {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if v.chars().all(tchar) {
+        Ok(v.to_owned())
+    } else {
+        Err("an HTTP header name such as X-Forwarded-For, or nothing".to_owned())
+    }
+}
+
+fn extern_ips(v: &str) -> Result<String, String> {
+    for entry in comma_list(v) {
+        let ok = entry == "*"
+            || entry.parse::<IpAddr>().is_ok()
+            || entry.strip_prefix('$').is_some_and(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !ok {
+            return Err(format!(
+                "a comma list of IP addresses, $ENV_NAME or * (entry `{entry}` is none of these)"
+            ));
+        }
+    }
+    Ok(v.to_owned())
+}
+
+/// One `bearerTokens` entry: `(app, stream, token)`.
+pub(crate) type BearerEntry<'a> = (&'a str, &'a str, &'a str);
+
+/// Parses one `app/stream=token` entry. `app` is `*` only as `*/*`; stream may contain `/`.
+pub(crate) fn parse_bearer_entry(entry: &str) -> Option<BearerEntry<'_>> {
+    let (pattern, token) = entry.split_once('=')?;
+    let (app, stream) = pattern.trim().split_once('/')?;
+    let (app, stream, token) = (app.trim(), stream.trim(), token.trim());
+    let valid = !app.is_empty()
+        && !stream.is_empty()
+        && !token.is_empty()
+        && !token.chars().any(char::is_whitespace)
+        && (app != "*" || stream == "*");
+    valid.then_some((app, stream, token))
+}
+
+fn bearer_tokens(v: &str) -> Result<String, String> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for entry in comma_list(v) {
+        let Some((app, stream, _)) = parse_bearer_entry(entry) else {
+            return Err(format!(
+                "a comma list of app/stream=token, where stream may be * and */* matches \
+                 every stream (entry `{entry}` is not)"
+            ));
+        };
+        if seen.contains(&(app, stream)) {
+            return Err(format!(
+                "each app/stream at most once (`{app}/{stream}` repeats)"
+            ));
+        }
+        seen.push((app, stream));
+    }
+    Ok(v.to_owned())
+}
+
+// ---- printers ----
+
+fn show_text(v: &str) -> String {
+    v.to_owned()
+}
+
+fn show_bool(v: &bool) -> String {
+    if *v { "1" } else { "0" }.to_owned()
+}
+
+fn show_num<T: ToString>(v: &T) -> String {
+    v.to_string()
+}

@@ -1,0 +1,1302 @@
+//! The engine thread: owns the media sockets, every session's `Rtc`, the per-stream forwarding
+//! state and the timers. One thread, no locks on the media path; signaling reaches it through a
+//! bounded command queue.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol as SockProto, Socket, Type};
+use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::format::{CodecConfig, PayloadParams};
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use weir_core::util::random_alnum;
+use weir_core::{
+    Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionSummary,
+    StreamKey, TrickleOutcome,
+};
+
+use crate::codec::{publisher_codecs, reorder_offer, track_info, video_codec};
+use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
+use crate::gop::{CachedPacket, GopCache};
+use crate::keyframe::starts_keyframe;
+use crate::rewrite::Rewriter;
+use crate::session::{Counters, DownTrack, Role, Session, MAX_ADDRS_PER_SESSION};
+use crate::tcp::{accept_loop, TcpEvent};
+use crate::{Command, EngineConfig};
+
+const MAX_TCP_CONNECTIONS: usize = 10_000;
+/// Datagrams read per readiness event before other work (timers, commands) gets a turn.
+const RECV_BATCH: usize = 256;
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(500);
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+pub(crate) struct Sockets {
+    udp: Option<std::net::UdpSocket>,
+    tcp: Option<std::net::TcpListener>,
+}
+
+/// Binds `addr`; a wildcard IPv4 address becomes a dual-stack `[::]` socket where the system
+/// allows it, so IPv6 peers work on the same port.
+fn bind_socket(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
+    let proto = if ty == Type::DGRAM { SockProto::UDP } else { SockProto::TCP };
+    if addr.ip() == IpAddr::from([0, 0, 0, 0]) {
+        let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), addr.port());
+        if let Ok(s) = Socket::new(Domain::IPV6, ty, Some(proto)) {
+            let ok = s.set_only_v6(false).is_ok() && s.set_reuse_address(true).is_ok() && s.bind(&v6.into()).is_ok();
+            if ok {
+                return Ok(s);
+            }
+        }
+    }
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    Ok(s)
+}
+
+impl Sockets {
+    pub fn bind(cfg: &EngineConfig) -> io::Result<Self> {
+        let udp = match cfg.udp_bind {
+            None => None,
+            Some(addr) => {
+                let s = bind_socket(addr, Type::DGRAM)
+                    .map_err(|e| io::Error::new(e.kind(), format!("binding UDP media port {addr}: {e}")))?;
+                // Large kernel buffers absorb bursts (keyframes, fast start) to many players.
+                let _ = s.set_recv_buffer_size(8 << 20);
+                let _ = s.set_send_buffer_size(8 << 20);
+                s.set_nonblocking(true)?;
+                Some(s.into())
+            }
+        };
+        let tcp = match cfg.tcp_bind {
+            None => None,
+            Some(addr) => {
+                let s = bind_socket(addr, Type::STREAM)
+                    .map_err(|e| io::Error::new(e.kind(), format!("binding ICE-TCP media port {addr}: {e}")))?;
+                s.listen(1024)?;
+                s.set_nonblocking(true)?;
+                Some(s.into())
+            }
+        };
+        Ok(Self { udp, tcp })
+    }
+
+    pub fn udp_local_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    pub fn tcp_local_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+}
+
+pub(crate) fn spawn(
+    cfg: EngineConfig,
+    registry: Arc<Registry>,
+    sockets: Sockets,
+    commands: mpsc::Receiver<Command>,
+) -> io::Result<()> {
+    let provider = str0m::crypto::from_feature_flags();
+    // ECDSA P-256 (dimpl's generator): RSA-only DTLS fails against aiortc and other
+    // ECDSA-only clients. One certificate for all sessions: generating one per session is slow.
+    let cert = provider
+        .dtls_provider
+        .generate_certificate()
+        .ok_or_else(|| io::Error::other("could not generate the DTLS certificate"))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("weir-media".into()).spawn(move || {
+        rt.block_on(async move {
+            match Shard::new(cfg, registry, cert, sockets) {
+                Ok(shard) => shard.run(commands).await,
+                Err(e) => warn!(error = %e, "media engine failed to start"),
+            }
+        })
+    })?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+/// What a published track looks like to its players.
+struct SourceTrack {
+    mid: Mid,
+    /// Payload params the publisher negotiated for this m-line; the first is what it sends.
+    params: Vec<PayloadParams>,
+    gop: Option<GopCache>,
+}
+
+impl SourceTrack {
+    fn primary(&self) -> Option<PayloadParams> {
+        self.params.first().copied()
+    }
+    fn params_for(&self, pt: Pt) -> Option<&PayloadParams> {
+        self.params.iter().find(|p| p.pt() == pt)
+    }
+}
+
+struct StreamState {
+    key: StreamKey,
+    publisher: Option<usize>,
+    players: Vec<usize>,
+    /// Incremented at every new publisher so players re-splice their RTP sequence.
+    epoch: u32,
+    audio: Option<SourceTrack>,
+    video: Option<SourceTrack>,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// Slot of a session: the generation guards against a reused index in queued work and timers.
+struct Slot {
+    gen: u64,
+    session: Session,
+    stream: Option<usize>,
+}
+
+enum Work {
+    Rtp(usize, u64, RtpPacket),
+    KeyframeRequest(usize, u64, KeyframeRequest),
+    Connected(usize, u64),
+    Close(usize, u64, &'static str),
+}
+
+struct Net {
+    udp: Option<tokio::net::UdpSocket>,
+    udp_dual_stack: bool,
+    tcp: HashMap<SocketAddr, TcpConn>,
+    send_drops: u64,
+}
+
+struct TcpConn {
+    tx: mpsc::Sender<Vec<u8>>,
+    opened: Instant,
+    bound: bool,
+}
+
+impl Net {
+    fn send(&mut self, t: &Transmit) {
+        match t.proto {
+            Protocol::Udp => {
+                let Some(udp) = &self.udp else { return };
+                let dest = if self.udp_dual_stack { v6_mapped(t.destination) } else { t.destination };
+                match udp.try_send_to(&t.contents, dest) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.send_drops += 1,
+                    Err(e) => debug!(error = %e, dest = %t.destination, "UDP send failed"),
+                }
+            }
+            _ => {
+                let Some(conn) = self.tcp.get(&t.destination) else { return };
+                if let Some(frame) = rfc4571_frame(&t.contents) {
+                    if conn.tx.try_send(frame).is_err() {
+                        self.send_drops += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn v6_mapped(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+        v6 => v6,
+    }
+}
+
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+type Timers = BinaryHeap<Reverse<(Instant, usize, u64)>>;
+
+struct Shard {
+    cfg: EngineConfig,
+    registry: Arc<Registry>,
+    cert: DtlsCert,
+    net: Net,
+    tcp_listener: Option<std::net::TcpListener>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    next_gen: u64,
+    live_sessions: usize,
+    by_ufrag: HashMap<String, usize>,
+    by_addr: HashMap<(bool, SocketAddr), usize>,
+    streams: Vec<Option<StreamState>>,
+    stream_by_key: HashMap<StreamKey, usize>,
+    timers: Timers,
+    work: VecDeque<Work>,
+    unknown_packets: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loop
+
+impl Shard {
+    fn new(cfg: EngineConfig, registry: Arc<Registry>, cert: DtlsCert, sockets: Sockets) -> io::Result<Self> {
+        let (udp, udp_dual_stack) = match sockets.udp {
+            Some(s) => {
+                let dual = s.local_addr()?.is_ipv6();
+                (Some(tokio::net::UdpSocket::from_std(s)?), dual)
+            }
+            None => (None, false),
+        };
+        Ok(Self {
+            cfg,
+            registry,
+            cert,
+            net: Net { udp, udp_dual_stack, tcp: HashMap::new(), send_drops: 0 },
+            tcp_listener: sockets.tcp,
+            slots: Vec::new(),
+            free: Vec::new(),
+            next_gen: 1,
+            live_sessions: 0,
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            streams: Vec::new(),
+            stream_by_key: HashMap::new(),
+            timers: BinaryHeap::new(),
+            work: VecDeque::new(),
+            unknown_packets: 0,
+        })
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(4096);
+        if let Some(listener) = self.tcp_listener.take() {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    tokio::spawn(accept_loop(l, tcp_tx.clone(), MAX_TCP_CONNECTIONS));
+                }
+                Err(e) => warn!(error = %e, "ICE-TCP listener unusable"),
+            }
+        }
+        let mut buf = vec![0u8; 2048];
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        info!(udp = ?self.net.udp.as_ref().and_then(|u| u.local_addr().ok()), "media engine running");
+        loop {
+            let deadline = self
+                .timers
+                .peek()
+                .map(|Reverse((t, _, _))| *t)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let has_udp = self.net.udp.is_some();
+            tokio::select! {
+                biased;
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.handle_command(cmd),
+                    None => break,
+                },
+                ready = async { self.net.udp.as_ref().map(|u| u.readable()) .expect("guarded by has_udp").await }, if has_udp => {
+                    if ready.is_ok() {
+                        self.read_udp(&mut buf);
+                    }
+                }
+                Some(ev) = tcp_rx.recv() => self.handle_tcp_event(ev),
+                _ = tokio::time::sleep_until(deadline.into()) => self.handle_timers(Instant::now()),
+                _ = housekeeping.tick() => self.housekeeping(Instant::now()),
+            }
+        }
+        info!("media engine stopped");
+    }
+
+    fn read_udp(&mut self, buf: &mut [u8]) {
+        for _ in 0..RECV_BATCH {
+            let Some(udp) = &self.net.udp else { return };
+            match udp.try_recv_from(buf) {
+                Ok((n, src)) => {
+                    let now = Instant::now();
+                    self.handle_datagram(false, canonical(src), &buf[..n], now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP errors (port unreachable from a departed peer) surface here; harmless.
+                    debug!(error = %e, "UDP receive error");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_tcp_event(&mut self, ev: TcpEvent) {
+        match ev {
+            TcpEvent::Opened { peer, tx } => {
+                self.net.tcp.insert(peer, TcpConn { tx, opened: Instant::now(), bound: false });
+            }
+            TcpEvent::Frame { peer, data } => self.handle_datagram(true, peer, &data, Instant::now()),
+            TcpEvent::Closed { peer } => {
+                self.net.tcp.remove(&peer);
+                self.by_addr.remove(&(true, peer));
+            }
+        }
+    }
+
+    fn handle_datagram(&mut self, tcp: bool, src: SocketAddr, data: &[u8], now: Instant) {
+        let stun = is_stun(data);
+        let idx = if stun {
+            match stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u)) {
+                Some(&i) => Some(i),
+                None => self.by_addr.get(&(tcp, src)).copied(),
+            }
+        } else {
+            self.by_addr.get(&(tcp, src)).copied()
+        };
+        let Some(idx) = idx else {
+            self.unknown_packets += 1;
+            return;
+        };
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let gen = slot.gen;
+        let sess = &mut slot.session;
+        let Some(destination) = sess.local_addr_for(tcp, src) else { return };
+        let contents = match data.try_into() {
+            Ok(c) => c,
+            Err(_) => {
+                sess.counters.bad_packets += 1;
+                return;
+            }
+        };
+        let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
+        let input = Input::Receive(now, Receive { proto, source: src, destination, contents });
+        if let Err(e) = sess.rtc.handle_input(input) {
+            sess.counters.bad_packets += 1;
+            debug!(session = %sess.id, stream = %sess.key, error = %e, "packet rejected");
+        }
+        if stun {
+            sess.last_consent = now;
+            if !sess.addrs.contains(&(tcp, src)) && sess.addrs.len() < MAX_ADDRS_PER_SESSION {
+                sess.addrs.push((tcp, src));
+                self.by_addr.insert((tcp, src), idx);
+                if tcp {
+                    if let Some(c) = self.net.tcp.get_mut(&src) {
+                        c.bound = true;
+                    }
+                }
+            }
+        }
+        self.drain(idx, gen, now);
+        self.process_work(now);
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((t, idx, gen))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { continue };
+            if slot.gen != gen || slot.session.next_timeout != t {
+                continue; // stale entry: the session re-armed its timer since
+            }
+            if let Err(e) = slot.session.rtc.handle_input(Input::Timeout(now)) {
+                debug!(session = %slot.session.id, error = %e, "timeout handling failed");
+            }
+            self.drain(idx, gen, now);
+        }
+        self.process_work(now);
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        let timeout = self.cfg.timeout;
+        let mut expired = Vec::new();
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let s = &slot.session;
+            if !s.rtc.is_alive() {
+                expired.push((idx, slot.gen, "peer connection closed"));
+            } else if now.saturating_duration_since(s.last_consent) > timeout {
+                expired.push((idx, slot.gen, "no ICE consent within timeoutSec"));
+            }
+        }
+        for (idx, gen, reason) in expired {
+            self.work.push_back(Work::Close(idx, gen, reason));
+        }
+        for key in self.registry.expire_orphans(self.cfg.continue_push, now) {
+            if let Some(&sidx) = self.stream_by_key.get(&key) {
+                info!(stream = %key, "publisher did not return within continue_push_ms; closing players");
+                self.close_stream_players(sidx, "stream ended");
+            }
+        }
+        // TCP connections that never completed an ICE check within the timeout.
+        let stale: Vec<SocketAddr> = self
+            .net
+            .tcp
+            .iter()
+            .filter(|(_, c)| !c.bound && now.saturating_duration_since(c.opened) > timeout)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in stale {
+            self.net.tcp.remove(&a);
+        }
+        self.process_work(now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Draining a session's output
+
+    fn drain(&mut self, idx: usize, gen: u64, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+    }
+
+    fn process_work(&mut self, now: Instant) {
+        while let Some(w) = self.work.pop_front() {
+            match w {
+                Work::Rtp(idx, gen, pkt) => {
+                    if self.is_live(idx, gen) {
+                        self.forward(idx, pkt, now);
+                    }
+                }
+                Work::KeyframeRequest(idx, gen, req) => {
+                    if self.is_live(idx, gen) {
+                        self.on_keyframe_request(idx, req, now);
+                    }
+                }
+                Work::Connected(idx, gen) => {
+                    if self.is_live(idx, gen) {
+                        self.on_connected(idx, now);
+                    }
+                }
+                Work::Close(idx, gen, reason) => {
+                    if self.is_live(idx, gen) {
+                        self.close_session(idx, reason, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_live(&self, idx: usize, gen: u64) -> bool {
+        matches!(self.slots.get(idx), Some(Some(s)) if s.gen == gen)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Forwarding
+
+    fn forward(&mut self, idx: usize, pkt: RtpPacket, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let gen = slot.gen;
+        let stream_idx = slot.stream;
+        let sess = &mut slot.session;
+        let ssrc = pkt.header.ssrc;
+        match &mut sess.role {
+            Role::Echo { tracks } => {
+                let Some(mid) = sess.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else { return };
+                let Some(dt) = tracks.get_mut(&mid) else { return };
+                let Some((seq, ts)) = dt.rewriter.map(0, *pkt.seq_no, pkt.header.timestamp, now) else { return };
+                let video = dt.kind == MediaKind::Video;
+                if let Some(tx) = sess.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                    tx.write_rtp(
+                        RtpWrite::new(pkt.header.payload_type, seq.into(), ts, pkt.timestamp, pkt.payload.clone())
+                            .marker(pkt.header.marker)
+                            .nackable(video)
+                            .ext_vals(forwarded_ext(&pkt.header.ext_vals)),
+                    );
+                    sess.counters.tx_packets += 1;
+                    sess.counters.tx_bytes += pkt.payload.len() as u64;
+                }
+                drain_session(sess, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+            }
+            Role::Publisher { tracks } => {
+                let kind = match tracks.get(&ssrc) {
+                    Some((_, kind)) => *kind,
+                    None => {
+                        let mut api = sess.rtc.direct_api();
+                        let Some(mid) = api.stream_rx(&ssrc).map(|s| s.mid()) else { return };
+                        let Some(kind) = sess.rtc.media(mid).map(|m| m.kind()) else { return };
+                        if tracks.len() < 16 {
+                            tracks.insert(ssrc, (mid, kind));
+                        }
+                        kind
+                    }
+                };
+                let Some(stream_idx) = stream_idx else { return };
+                let Some(Some(stream)) = self.streams.get_mut(stream_idx) else { return };
+                let epoch = stream.epoch;
+                let track = match kind {
+                    MediaKind::Audio => stream.audio.as_mut(),
+                    MediaKind::Video => stream.video.as_mut(),
+                };
+                let Some(track) = track else { return };
+                let Some(params) = track.params_for(pkt.header.payload_type).copied() else {
+                    sess.counters.rx_rtp_dropped += 1;
+                    return;
+                };
+                let keyframe = video_codec(&params).is_some_and(|c| starts_keyframe(c, &pkt.payload));
+                let fwd = Forward {
+                    seq: *pkt.seq_no,
+                    ts: pkt.header.timestamp,
+                    pt: pkt.header.payload_type,
+                    marker: pkt.header.marker,
+                    payload: &pkt.payload,
+                    arrival: pkt.timestamp,
+                    ext: forwarded_ext(&pkt.header.ext_vals),
+                    keyframe,
+                };
+                if let Some(gop) = track.gop.as_mut() {
+                    gop.push(
+                        CachedPacket {
+                            seq: fwd.seq,
+                            ts: fwd.ts,
+                            pt: fwd.pt,
+                            marker: fwd.marker,
+                            payload: pkt.payload.clone(),
+                            arrival: fwd.arrival,
+                        },
+                        keyframe,
+                    );
+                }
+                let mut want_keyframe = false;
+                for &p in &stream.players {
+                    let Some(Some(pslot)) = self.slots.get_mut(p) else { continue };
+                    let pgen = pslot.gen;
+                    let player = &mut pslot.session;
+                    want_keyframe |= write_to_player(player, kind, &fwd, &params, epoch, now);
+                    drain_session(player, p, pgen, &mut self.net, &mut self.timers, &mut self.work, now);
+                }
+                if want_keyframe {
+                    self.request_keyframe(stream_idx, now);
+                }
+            }
+            Role::Player { .. } => {
+                // Players are recvonly; media from them (e.g. a sendrecv client) is not forwarded.
+                sess.counters.rx_rtp_dropped += 1;
+            }
+        }
+    }
+
+    /// A player's DTLS is up: replay the cached GOP so it can decode at once (fast start).
+    fn on_connected(&mut self, idx: usize, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let gen = slot.gen;
+        let Some(stream_idx) = slot.stream else { return };
+        if !matches!(slot.session.role, Role::Player { .. }) {
+            return;
+        }
+        let Some(Some(stream)) = self.streams.get(stream_idx) else { return };
+        let epoch = stream.epoch;
+        let mut need_keyframe = false;
+        if let Some(track) = &stream.video {
+            let cached = track.gop.as_ref().map(|g| g.packets()).unwrap_or(&[]);
+            if cached.is_empty() {
+                need_keyframe = true;
+            }
+            let player = &mut slot.session;
+            let mut sent = 0u64;
+            for (i, c) in cached.iter().enumerate() {
+                let Some(params) = track.params_for(c.pt) else { continue };
+                let fwd = Forward {
+                    seq: c.seq,
+                    ts: c.ts,
+                    pt: c.pt,
+                    marker: c.marker,
+                    payload: &c.payload,
+                    arrival: c.arrival,
+                    ext: ExtensionValues::default(),
+                    keyframe: i == 0,
+                };
+                need_keyframe |= write_to_player(player, MediaKind::Video, &fwd, params, epoch, now);
+                sent += 1;
+                // Drain as we go: the single-mutation rule of str0m (see its crate docs).
+                drain_session(player, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+            }
+            player.counters.fast_start_packets += sent;
+            if sent > 0 {
+                debug!(session = %player.id, stream = %player.key, packets = sent, "fast start: cached GOP sent");
+            }
+        }
+        if need_keyframe {
+            self.request_keyframe(stream_idx, now);
+        }
+    }
+
+    fn on_keyframe_request(&mut self, idx: usize, req: KeyframeRequest, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        slot.session.counters.keyframe_requests_received += 1;
+        match &slot.session.role {
+            Role::Echo { .. } => {
+                let gen = slot.gen;
+                let sess = &mut slot.session;
+                if let Some(rx) = sess.rtc.direct_api().stream_rx_by_mid(req.mid, None) {
+                    rx.request_keyframe(req.kind);
+                }
+                drain_session(sess, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+            }
+            Role::Player { .. } => {
+                if let Some(stream_idx) = slot.stream {
+                    self.request_keyframe(stream_idx, now);
+                }
+            }
+            Role::Publisher { .. } => {}
+        }
+    }
+
+    /// Asks the publisher for a keyframe, at most once per `keyframeRequestIntervalMS` per
+    /// stream: many players losing the same packet must not flood the publisher with PLIs.
+    fn request_keyframe(&mut self, stream_idx: usize, now: Instant) {
+        let Some(Some(stream)) = self.streams.get_mut(stream_idx) else { return };
+        if stream
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.keyframe_request_interval)
+        {
+            return;
+        }
+        let (Some(pidx), Some(video)) = (stream.publisher, stream.video.as_ref()) else { return };
+        let mid = video.mid;
+        stream.last_keyframe_request = Some(now);
+        let Some(Some(slot)) = self.slots.get_mut(pidx) else { return };
+        let gen = slot.gen;
+        let sess = &mut slot.session;
+        if let Some(rx) = sess.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            sess.counters.keyframe_requests_sent += 1;
+        }
+        drain_session(sess, pidx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Commands
+
+    fn handle_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Create { req, reply } => {
+                let res = self.create_session(req, now);
+                let _ = reply.send(res);
+            }
+            Command::Delete { id, token, reply } => {
+                let res = match self.by_ufrag.get(&id).copied() {
+                    None => Err(SessionError::SessionNotFound),
+                    Some(idx) => match self.slots.get(idx).and_then(|s| s.as_ref()) {
+                        Some(s) if s.session.id != id => Err(SessionError::SessionNotFound),
+                        Some(s) if token.as_deref().is_some_and(|t| t != s.session.token) => {
+                            Err(SessionError::TokenMismatch)
+                        }
+                        Some(_) => {
+                            self.close_session(idx, "deleted by signaling", now);
+                            Ok(())
+                        }
+                        None => Err(SessionError::SessionNotFound),
+                    },
+                };
+                let _ = reply.send(res);
+            }
+            Command::Trickle { id, token, frag, reply } => {
+                let res = self.trickle(&id, &token, &frag, now);
+                let _ = reply.send(res);
+            }
+            Command::Stats { id, reply } => {
+                let res = match self.find_session(&id) {
+                    Some(idx) => match self.slots.get(idx).and_then(|s| s.as_ref()) {
+                        Some(s) => Ok(s.session.stats_json(now)),
+                        None => Err(SessionError::SessionNotFound),
+                    },
+                    None => Err(SessionError::SessionNotFound),
+                };
+                let _ = reply.send(res);
+            }
+            Command::List { reply } => {
+                let list = self
+                    .slots
+                    .iter()
+                    .flatten()
+                    .map(|s| SessionSummary {
+                        id: s.session.id.clone(),
+                        kind: s.session.kind,
+                        stream: s.session.key.clone(),
+                        protocol: s.session.protocol,
+                        state: s.session.state(),
+                        peer: s.session.peer,
+                        age_ms: now.saturating_duration_since(s.session.created).as_millis() as u64,
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+        }
+        self.process_work(now);
+    }
+
+    fn find_session(&self, id: &str) -> Option<usize> {
+        let idx = *self.by_ufrag.get(id)?;
+        match self.slots.get(idx) {
+            Some(Some(s)) if s.session.id == id => Some(idx),
+            _ => None,
+        }
+    }
+
+    fn new_rtc(&self, ufrag: &str, pwd: &str, codecs: CodecConfig, req: &SessionRequest) -> Result<Rtc, SessionError> {
+        let mut config = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_dtls_cert(self.cert.clone())
+            .set_local_ice_credentials(IceCreds { ufrag: ufrag.to_owned(), pass: pwd.to_owned() })
+            .set_stats_interval(Some(Duration::from_secs(2)))
+            .set_send_buffer_video(self.cfg.rtx_cache_packets)
+            .set_send_buffer_audio(self.cfg.rtx_cache_packets.min(512));
+        *config.codec_config() = codecs;
+        let mut rtc = config.build(Instant::now());
+        let mut added = 0;
+        for &addr in &req.candidates.udp {
+            if let Ok(c) = Candidate::host(addr, "udp") {
+                if rtc.add_local_candidate(c).is_some() {
+                    added += 1;
+                }
+            }
+        }
+        for &addr in &req.candidates.tcp {
+            if let Ok(c) = Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build() {
+                if rtc.add_local_candidate(c).is_some() {
+                    added += 1;
+                }
+            }
+        }
+        if added == 0 {
+            return Err(SessionError::Internal("no usable ICE candidate address (check rtc.externIP)".into()));
+        }
+        Ok(rtc)
+    }
+
+    fn create_session(&mut self, req: SessionRequest, now: Instant) -> Result<SessionAnswer, SessionError> {
+        if self.live_sessions >= self.cfg.max_sessions {
+            return Err(SessionError::Overloaded(format!("{} sessions (rtc.maxSessions)", self.live_sessions)));
+        }
+        if req.kind == SessionKind::Echo && !self.cfg.enable_echo {
+            return Err(SessionError::Unsupported("echo sessions are disabled (rtc.echo=0)".into()));
+        }
+        let ufrag = match &req.ice_ufrag {
+            Some(u) if self.by_ufrag.contains_key(u) => {
+                return Err(SessionError::BadRequest("ice-ufrag already in use".into()));
+            }
+            Some(u) => u.clone(),
+            None => loop {
+                let u = random_alnum(16);
+                if !self.by_ufrag.contains_key(&u) {
+                    break u;
+                }
+            },
+        };
+        let pwd = req.ice_pwd.clone().unwrap_or_else(|| random_alnum(32));
+
+        // Stream and codecs this session is negotiated against.
+        let existing = self.stream_by_key.get(&req.key).copied();
+        let codecs = match req.kind {
+            SessionKind::Publish | SessionKind::Echo => publisher_codecs(&self.cfg.audio_pref, &self.cfg.video_pref),
+            SessionKind::Play => {
+                let stream = existing
+                    .and_then(|i| self.streams.get(i).and_then(|s| s.as_ref()))
+                    .ok_or(SessionError::StreamNotFound)?;
+                let primaries: Vec<PayloadParams> = [&stream.audio, &stream.video]
+                    .into_iter()
+                    .filter_map(|t| t.as_ref().and_then(|t| t.primary()))
+                    .collect();
+                if primaries.is_empty() {
+                    return Err(SessionError::StreamNotFound);
+                }
+                CodecConfig::new_from_payload_params(primaries)
+            }
+        };
+        let offer_text = reorder_offer(&req.offer, &self.cfg.audio_pref, &self.cfg.video_pref);
+        let offer = SdpOffer::from_sdp_string(&offer_text).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        let remote_ufrag = offer_ufrag(&offer_text).unwrap_or_default();
+        let mut rtc = self.new_rtc(&ufrag, &pwd, codecs, &req)?;
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+
+        // str0m reports the negotiated m-lines as MediaAdded events.
+        let mut medias: Vec<(Mid, MediaKind, bool, bool)> = Vec::new(); // mid, kind, we receive, we send
+        loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(_)) => break,
+                Ok(Output::Event(Event::MediaAdded(m))) => {
+                    medias.push((m.mid, m.kind, m.direction.is_receiving(), m.direction.is_sending()))
+                }
+                Ok(_) => {}
+                Err(e) => return Err(SessionError::BadOffer(e.to_string())),
+            }
+        }
+        let negotiated = |rtc: &Rtc, mid: Mid| -> Vec<PayloadParams> {
+            let Some(media) = rtc.media(mid) else { return Vec::new() };
+            media
+                .remote_pts()
+                .iter()
+                .filter_map(|pt| rtc.codec_config().params().iter().find(|p| p.pt() == *pt).copied())
+                .collect()
+        };
+
+        let id = ufrag.clone();
+        let token = random_alnum(32);
+        let (role, stream_idx) = match req.kind {
+            SessionKind::Publish => {
+                let mut audio = None;
+                let mut video = None;
+                for &(mid, kind, receiving, _) in &medias {
+                    if !receiving {
+                        continue;
+                    }
+                    let params = negotiated(&rtc, mid);
+                    if params.is_empty() {
+                        continue;
+                    }
+                    let slot = if kind == MediaKind::Audio { &mut audio } else { &mut video };
+                    if slot.is_none() {
+                        let gop = (kind == MediaKind::Video).then(|| GopCache::new(self.cfg.gop_cache_max_packets));
+                        *slot = Some(SourceTrack { mid, params, gop });
+                    }
+                }
+                if audio.is_none() && video.is_none() {
+                    return Err(SessionError::NoCommonCodec(
+                        "the publish offer has no audio or video the server accepts (see rtc.preferredCodecA/V)".into(),
+                    ));
+                }
+                let tracks = audio.iter().chain(video.iter()).filter_map(|t| t.primary()).map(|p| track_info(&p)).collect();
+                let lease = self.registry.claim_source(&req.key, &id, req.protocol, tracks, now).map_err(|e| match e {
+                    RegistryError::AlreadyPublishing => SessionError::AlreadyPublishing,
+                    RegistryError::NotFound => SessionError::StreamNotFound,
+                })?;
+                let stream_idx = match existing {
+                    Some(i) => i,
+                    None => self.alloc_stream(req.key.clone()),
+                };
+                if let Some(Some(st)) = self.streams.get_mut(stream_idx) {
+                    st.epoch = st.epoch.wrapping_add(1);
+                    st.audio = audio;
+                    st.video = video;
+                    st.last_keyframe_request = None;
+                }
+                if lease.resumed {
+                    info!(stream = %req.key, session = %id, "publisher resumed the stream within continue_push_ms");
+                }
+                (Role::Publisher { tracks: HashMap::new() }, Some(stream_idx))
+            }
+            SessionKind::Play => {
+                let stream_idx = existing.ok_or(SessionError::StreamNotFound)?;
+                let Some(Some(stream)) = self.streams.get(stream_idx) else { return Err(SessionError::StreamNotFound) };
+                let mut audio_dt = None;
+                let mut video_dt = None;
+                for &(mid, kind, _, sending) in &medias {
+                    let source = if kind == MediaKind::Audio { &stream.audio } else { &stream.video };
+                    let Some(src) = source.as_ref().and_then(|s| s.primary()) else { continue };
+                    let slot = if kind == MediaKind::Audio { &mut audio_dt } else { &mut video_dt };
+                    if slot.is_some() {
+                        continue;
+                    }
+                    let local = rtc.codec_config().match_params(src).copied();
+                    let ok = sending
+                        && local.is_some_and(|l| rtc.media(mid).is_some_and(|m| m.remote_pts().contains(&l.pt())));
+                    if !ok {
+                        let t = track_info(&src);
+                        return Err(SessionError::NoCommonCodec(format!(
+                            "the stream's {} is {} ({}) and the player does not accept it",
+                            if kind == MediaKind::Audio { "audio" } else { "video" },
+                            t.codec,
+                            t.fmtp
+                        )));
+                    }
+                    *slot = Some(DownTrack {
+                        mid,
+                        kind,
+                        rewriter: Rewriter::new(src.spec().clock_rate.get()),
+                        pt_map: Vec::new(),
+                        negotiated: src,
+                        waiting_keyframe: kind == MediaKind::Video,
+                    });
+                }
+                if audio_dt.is_none() && video_dt.is_none() {
+                    return Err(SessionError::NoCommonCodec("the play offer has no audio or video m-line".into()));
+                }
+                for dt in [&audio_dt, &video_dt].into_iter().flatten() {
+                    if let Some(tx) = rtc.direct_api().stream_tx_by_mid(dt.mid, None) {
+                        tx.set_rtx_cache(self.cfg.rtx_cache_packets, self.cfg.rtx_cache_age, Some(0.15));
+                    }
+                }
+                self.registry.add_sink(&req.key, &id, req.protocol).map_err(|_| SessionError::StreamNotFound)?;
+                (Role::Player { audio: audio_dt, video: video_dt }, Some(stream_idx))
+            }
+            SessionKind::Echo => {
+                let mut tracks = HashMap::new();
+                for &(mid, kind, receiving, sending) in &medias {
+                    let params = negotiated(&rtc, mid);
+                    let (true, true, Some(primary)) = (receiving, sending, params.first().copied()) else { continue };
+                    tracks.insert(
+                        mid,
+                        DownTrack {
+                            mid,
+                            kind,
+                            rewriter: Rewriter::new(primary.spec().clock_rate.get()),
+                            pt_map: Vec::new(),
+                            negotiated: primary,
+                            waiting_keyframe: false,
+                        },
+                    );
+                }
+                if tracks.is_empty() {
+                    return Err(SessionError::NoCommonCodec("the echo offer has no sendrecv audio or video".into()));
+                }
+                (Role::Echo { tracks }, None)
+            }
+        };
+
+        let session = Session {
+            id: id.clone(),
+            token: token.clone(),
+            kind: req.kind,
+            key: req.key.clone(),
+            protocol: req.protocol,
+            peer: req.peer,
+            remote_ufrag: remote_ufrag.clone(),
+            ufrags: vec![ufrag.clone()],
+            rtc,
+            role,
+            created: now,
+            connected_at: None,
+            last_consent: now,
+            addrs: Vec::new(),
+            local_udp: req.candidates.udp.clone(),
+            local_tcp: req.candidates.tcp.clone(),
+            next_timeout: now,
+            counters: Counters::default(),
+            ingress: HashMap::new(),
+            egress: HashMap::new(),
+            ice_generation: 1,
+        };
+        let gen = self.next_gen;
+        self.next_gen += 1;
+        let slot = Slot { gen, session, stream: stream_idx };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.live_sessions += 1;
+        self.by_ufrag.insert(ufrag, idx);
+        if let Some(st) = stream_idx.and_then(|i| self.streams.get_mut(i)).and_then(|s| s.as_mut()) {
+            match req.kind {
+                SessionKind::Publish => st.publisher = Some(idx),
+                SessionKind::Play => st.players.push(idx),
+                SessionKind::Echo => {}
+            }
+        }
+        self.drain(idx, gen, now);
+        info!(session = %id, stream = %req.key, kind = ?req.kind, protocol = req.protocol, peer = ?req.peer, "session created");
+        Ok(SessionAnswer { id, token, sdp: answer.to_sdp_string(), remote_ufrag })
+    }
+
+    fn alloc_stream(&mut self, key: StreamKey) -> usize {
+        let st = StreamState {
+            key: key.clone(),
+            publisher: None,
+            players: Vec::new(),
+            epoch: 0,
+            audio: None,
+            video: None,
+            last_keyframe_request: None,
+        };
+        let idx = match self.streams.iter().position(|s| s.is_none()) {
+            Some(i) => {
+                self.streams[i] = Some(st);
+                i
+            }
+            None => {
+                self.streams.push(Some(st));
+                self.streams.len() - 1
+            }
+        };
+        self.stream_by_key.insert(key, idx);
+        idx
+    }
+
+    fn trickle(&mut self, id: &str, token: &str, frag: &str, now: Instant) -> Result<TrickleOutcome, SessionError> {
+        let idx = self.find_session(id).ok_or(SessionError::SessionNotFound)?;
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
+            return Err(SessionError::SessionNotFound);
+        };
+        let gen = slot.gen;
+        let sess = &mut slot.session;
+        if sess.token != token {
+            return Err(SessionError::TokenMismatch);
+        }
+        let mut ufrag = None;
+        let mut pwd = None;
+        let mut candidates = Vec::new();
+        for line in frag.lines().map(|l| l.trim()) {
+            if let Some(v) = line.strip_prefix("a=ice-ufrag:") {
+                ufrag = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("a=ice-pwd:") {
+                pwd = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("a=") {
+                if v.starts_with("candidate:") {
+                    candidates.push(v.to_owned());
+                }
+            }
+        }
+        let restart = match (&ufrag, &pwd) {
+            (Some(u), Some(_)) => *u != sess.remote_ufrag,
+            _ => false,
+        };
+        let outcome = if restart {
+            // RFC 8839 section 4.4.1.1.1 / RFC 9725 section 4.4: new credentials on both sides.
+            let (Some(u), Some(p)) = (ufrag, pwd) else { return Err(SessionError::BadRequest("ice restart needs ufrag and pwd".into())) };
+            let new_local = IceCreds { ufrag: random_alnum(16), pass: random_alnum(32) };
+            let mut api = sess.rtc.direct_api();
+            api.set_remote_ice_credentials(IceCreds { ufrag: u.clone(), pass: p });
+            api.set_local_ice_credentials(new_local.clone());
+            sess.remote_ufrag = u;
+            sess.ice_generation += 1;
+            sess.ufrags.push(new_local.ufrag.clone());
+            let mut body = format!("a=ice-lite\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n", new_local.ufrag, new_local.pass);
+            for a in sess.local_udp.iter() {
+                body.push_str(&format!("a=candidate:1 1 udp 2130706431 {} {} typ host\r\n", a.ip(), a.port()));
+            }
+            for a in sess.local_tcp.iter() {
+                body.push_str(&format!("a=candidate:2 1 tcp 1671430143 {} {} typ host tcptype passive\r\n", a.ip(), a.port()));
+            }
+            self.by_ufrag.insert(new_local.ufrag, idx);
+            TrickleOutcome::Restarted { sdpfrag: body }
+        } else {
+            for c in candidates {
+                match Candidate::from_sdp_string(&c) {
+                    Ok(c) => sess.rtc.add_remote_candidate(c),
+                    Err(e) => return Err(SessionError::BadRequest(format!("bad candidate: {e}"))),
+                }
+            }
+            TrickleOutcome::Applied
+        };
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return Ok(outcome) };
+        drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+        Ok(outcome)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Teardown
+
+    fn close_stream_players(&mut self, stream_idx: usize, reason: &'static str) {
+        let Some(Some(st)) = self.streams.get(stream_idx) else { return };
+        for &p in &st.players {
+            if let Some(Some(s)) = self.slots.get(p) {
+                self.work.push_back(Work::Close(p, s.gen, reason));
+            }
+        }
+    }
+
+    fn close_session(&mut self, idx: usize, reason: &'static str, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.take()) else { return };
+        self.free.push(idx);
+        self.live_sessions = self.live_sessions.saturating_sub(1);
+        let Slot { session: mut sess, stream, .. } = slot;
+        sess.rtc.disconnect();
+        for u in &sess.ufrags {
+            if self.by_ufrag.get(u) == Some(&idx) {
+                self.by_ufrag.remove(u);
+            }
+        }
+        for key in &sess.addrs {
+            if self.by_addr.get(key) == Some(&idx) {
+                self.by_addr.remove(key);
+            }
+            if key.0 {
+                // Dropping the sender ends the connection task.
+                self.net.tcp.remove(&key.1);
+            }
+        }
+        if let Some(stream_idx) = stream {
+            match sess.kind {
+                SessionKind::Publish => {
+                    let still = self.registry.release_source(&sess.key, &sess.id, self.cfg.continue_push, now);
+                    if let Some(Some(st)) = self.streams.get_mut(stream_idx) {
+                        if st.publisher == Some(idx) {
+                            st.publisher = None;
+                        }
+                    }
+                    if !still {
+                        self.close_stream_players(stream_idx, "stream ended");
+                    } else {
+                        info!(stream = %sess.key, "publisher left; players wait continue_push_ms for it to return");
+                    }
+                }
+                SessionKind::Play => {
+                    self.registry.remove_sink(&sess.key, &sess.id);
+                    if let Some(Some(st)) = self.streams.get_mut(stream_idx) {
+                        st.players.retain(|&p| p != idx);
+                    }
+                }
+                SessionKind::Echo => {}
+            }
+            // Forget the stream once nobody uses it and the registry has let it go.
+            let remove = match self.streams.get(stream_idx) {
+                Some(Some(st)) => {
+                    st.publisher.is_none() && st.players.is_empty() && self.registry.source_tracks(&st.key).is_none()
+                }
+                _ => false,
+            };
+            if remove {
+                if let Some(st) = self.streams.get_mut(stream_idx).and_then(|s| s.take()) {
+                    self.stream_by_key.remove(&st.key);
+                }
+            }
+        }
+        info!(session = %sess.id, stream = %sess.key, kind = ?sess.kind, reason, "session closed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Free functions of the forwarding path (they take the parts of the shard they need, so a
+// publisher's and its players' state can be borrowed at once).
+
+/// One packet on its way to a player.
+struct Forward<'a> {
+    seq: u64,
+    ts: u32,
+    pt: Pt,
+    marker: bool,
+    payload: &'a Arc<[u8]>,
+    arrival: Instant,
+    ext: ExtensionValues,
+    keyframe: bool,
+}
+
+/// Header extensions that describe the media and are passed through. Transport-level ones
+/// (transport-cc sequence, abs-send-time, mid) are the sending `Rtc`'s own business.
+fn forwarded_ext(e: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: e.audio_level,
+        voice_activity: e.voice_activity,
+        video_orientation: e.video_orientation,
+        ..Default::default()
+    }
+}
+
+/// Writes one packet to a player's down-track. Returns true when the player needs a keyframe.
+fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &PayloadParams, epoch: u32, now: Instant) -> bool {
+    if player.connected_at.is_none() {
+        return false;
+    }
+    let Session { rtc, role, counters, .. } = player;
+    let Role::Player { audio, video } = role else { return false };
+    let dt = match kind {
+        MediaKind::Audio => audio.as_mut(),
+        MediaKind::Video => video.as_mut(),
+    };
+    let Some(dt) = dt else { return false };
+    // A new source epoch (publisher reconnected): re-learn payload types, and video restarts
+    // at a keyframe so the player's decoder never sees the new stream mid-GOP.
+    if dt.rewriter.epoch().is_some_and(|e| e != epoch) {
+        dt.pt_map.clear();
+        if kind == MediaKind::Video {
+            dt.waiting_keyframe = true;
+        }
+    }
+    let local_pt = match dt.pt_map.iter().find(|(s, _)| *s == fwd.pt) {
+        Some((_, l)) => *l,
+        None => {
+            let Some(local) = rtc.codec_config().match_params(*src).map(|p| p.pt()) else { return false };
+            if !rtc.media(dt.mid).is_some_and(|m| m.remote_pts().contains(&local)) {
+                return false; // a new publisher with a codec this player did not negotiate
+            }
+            if dt.pt_map.len() < 8 {
+                dt.pt_map.push((fwd.pt, local));
+            }
+            local
+        }
+    };
+    if dt.waiting_keyframe {
+        if !fwd.keyframe {
+            return true;
+        }
+        dt.waiting_keyframe = false;
+    }
+    let Some((seq, ts)) = dt.rewriter.map(epoch, fwd.seq, fwd.ts, now) else { return false };
+    let mut api = rtc.direct_api();
+    let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return false };
+    tx.write_rtp(
+        RtpWrite::new(local_pt, seq.into(), ts, fwd.arrival, fwd.payload.clone())
+            .marker(fwd.marker)
+            .nackable(kind == MediaKind::Video)
+            .ext_vals(fwd.ext.clone()),
+    );
+    counters.tx_packets += 1;
+    counters.tx_bytes += fwd.payload.len() as u64;
+    counters.first_packet_at.get_or_insert(now);
+    if fwd.keyframe {
+        counters.first_keyframe_at.get_or_insert(now);
+    }
+    false
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drain_session(
+    sess: &mut Session,
+    idx: usize,
+    gen: u64,
+    net: &mut Net,
+    timers: &mut Timers,
+    work: &mut VecDeque<Work>,
+    now: Instant,
+) {
+    loop {
+        match sess.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                if t != sess.next_timeout {
+                    sess.next_timeout = t;
+                    timers.push(Reverse((t, idx, gen)));
+                }
+                return;
+            }
+            Ok(Output::Transmit(t)) => net.send(&t),
+            Ok(Output::Event(ev)) => match ev {
+                Event::Connected => {
+                    sess.connected_at = Some(now);
+                    info!(session = %sess.id, stream = %sess.key, after_ms = now.saturating_duration_since(sess.created).as_millis() as u64, "ICE+DTLS connected");
+                    work.push_back(Work::Connected(idx, gen));
+                }
+                Event::RtpPacket(p) => {
+                    sess.counters.rx_packets += 1;
+                    sess.counters.rx_bytes += p.payload.len() as u64;
+                    work.push_back(Work::Rtp(idx, gen, p));
+                }
+                Event::KeyframeRequest(r) => work.push_back(Work::KeyframeRequest(idx, gen, r)),
+                Event::MediaIngressStats(s) => {
+                    if sess.ingress.len() < 8 || sess.ingress.contains_key(&s.mid) {
+                        sess.ingress.insert(s.mid, s);
+                    }
+                }
+                Event::MediaEgressStats(s) => {
+                    if sess.egress.len() < 8 || sess.egress.contains_key(&s.mid) {
+                        sess.egress.insert(s.mid, s);
+                    }
+                }
+                Event::Closed => work.push_back(Work::Close(idx, gen, "peer closed the connection")),
+                Event::IceConnectionStateChange(state) => {
+                    debug!(session = %sess.id, ?state, "ICE state");
+                }
+                _ => {}
+            },
+            Err(e) => {
+                warn!(session = %sess.id, stream = %sess.key, error = %e, "session failed");
+                work.push_back(Work::Close(idx, gen, "protocol error"));
+                return;
+            }
+        }
+    }
+}
+
+/// The client's ICE ufrag from its offer (session-level or first media-level attribute).
+fn offer_ufrag(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:").map(|v| v.trim().to_owned()))
+}
