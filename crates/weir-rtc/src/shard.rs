@@ -814,16 +814,14 @@ impl Shard {
         let mut rtc = self.new_rtc(&ufrag, &pwd, codecs, &req)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
 
-        // str0m reports the negotiated m-lines as MediaAdded events.
+        // The negotiated m-lines, by the offer's mids (str0m's MediaAdded events only come
+        // once the connection is up).
         let mut medias: Vec<(Mid, MediaKind, bool, bool)> = Vec::new(); // mid, kind, we receive, we send
-        loop {
-            match rtc.poll_output() {
-                Ok(Output::Timeout(_)) => break,
-                Ok(Output::Event(Event::MediaAdded(m))) => {
-                    medias.push((m.mid, m.kind, m.direction.is_receiving(), m.direction.is_sending()))
+        for mid in offer_mids(&offer_text) {
+            if let Some(m) = rtc.media(mid) {
+                if !medias.iter().any(|x| x.0 == mid) {
+                    medias.push((mid, m.kind(), m.direction().is_receiving(), m.direction().is_sending()));
                 }
-                Ok(_) => {}
-                Err(e) => return Err(SessionError::BadOffer(e.to_string())),
             }
         }
         let negotiated = |rtc: &Rtc, mid: Mid| -> Vec<PayloadParams> {
@@ -1294,6 +1292,14 @@ fn drain_session(
             }
         }
     }
+}
+
+/// The `a=mid:` values of an offer, in order.
+fn offer_mids(sdp: &str) -> Vec<Mid> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
+        .map(|m| Mid::from(m.trim()))
+        .collect()
 }
 
 /// The client's ICE ufrag from its offer (session-level or first media-level attribute).
