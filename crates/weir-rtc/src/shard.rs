@@ -371,9 +371,20 @@ impl Shard {
         };
         let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
         let input = Input::Receive(now, Receive { proto, source: src, destination, contents });
-        if let Err(e) = sess.rtc.handle_input(input) {
-            sess.counters.bad_packets += 1;
-            debug!(session = %sess.id, stream = %sess.key, error = %e, "packet rejected");
+        // str0m promises not to panic on network input; if a bug breaks that promise, only this
+        // session dies (its Rtc is discarded), never the engine thread serving everyone else.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sess.rtc.handle_input(input))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                sess.counters.bad_packets += 1;
+                debug!(session = %sess.id, stream = %sess.key, error = %e, "packet rejected");
+            }
+            Err(_) => {
+                warn!(session = %sess.id, stream = %sess.key, "WebRTC stack panicked on input; closing the session");
+                self.work.push_back(Work::Close(idx, gen, "internal error in the WebRTC stack"));
+                self.process_work(now);
+                return;
+            }
         }
         if stun {
             sess.last_consent = now;
@@ -801,6 +812,7 @@ impl Shard {
                 let primaries: Vec<PayloadParams> = [&stream.audio, &stream.video]
                     .into_iter()
                     .filter_map(|t| t.as_ref().and_then(|t| t.primary()))
+                    .map(with_rtx)
                     .collect();
                 if primaries.is_empty() {
                     return Err(SessionError::StreamNotFound);
@@ -1248,7 +1260,13 @@ fn drain_session(
     now: Instant,
 ) {
     loop {
-        match sess.rtc.poll_output() {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sess.rtc.poll_output()));
+        let Ok(polled) = polled else {
+            warn!(session = %sess.id, stream = %sess.key, "WebRTC stack panicked; closing the session");
+            work.push_back(Work::Close(idx, gen, "internal error in the WebRTC stack"));
+            return;
+        };
+        match polled {
             Ok(Output::Timeout(t)) => {
                 if t != sess.next_timeout {
                     sess.next_timeout = t;
@@ -1292,6 +1310,23 @@ fn drain_session(
             }
         }
     }
+}
+
+/// The publisher's codec as offered to players, with a retransmission (RTX, RFC 4588) payload
+/// type: what the publisher negotiated says nothing about RTX towards players, whose NACKs we
+/// answer from our own buffer.
+fn with_rtx(p: PayloadParams) -> PayloadParams {
+    if p.resend().is_some() || !p.spec().codec.is_video() {
+        return p;
+    }
+    let defaults = CodecConfig::new_with_defaults();
+    let rtx = defaults
+        .params()
+        .iter()
+        .find(|d| d.spec().codec == p.spec().codec)
+        .and_then(|d| d.resend())
+        .filter(|r| *r != p.pt());
+    PayloadParams::new(p.pt(), rtx, p.spec())
 }
 
 /// The `a=mid:` values of an offer, in order.
