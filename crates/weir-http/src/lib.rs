@@ -1,0 +1,348 @@
+//! Weir's HTTP front: WebRTC signaling in three dialects, the management API and demo pages.
+//!
+//! | Route | Methods | Dialect |
+//! |---|---|---|
+//! | `/whip/{app}/{*stream}` | POST, OPTIONS | RFC 9725 WHIP (publish) |
+//! | `/whep/{app}/{*stream}` | POST, OPTIONS | RFC 9725 WHEP (play) |
+//! | `/session/{id}/{token}` | DELETE, PATCH, OPTIONS (GET → 405) | RFC 9725 session resource |
+//! | `/index/api/webrtc` | any | ZLMediaKit offer/answer (JSON) |
+//! | `/index/api/whip`, `/index/api/whep` | any (POST) | ZLMediaKit WHIP/WHEP |
+//! | `/index/api/delete_webrtc` | DELETE | ZLMediaKit teardown |
+//! | `/index/api/getMediaList`, `/index/api/isMediaOnline` | any | ZLMediaKit management (secret) |
+//! | `/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/` (± trailing `/`) | POST, DELETE | SRS WHIP/WHEP |
+//! | `/rtc/v1/publish/`, `/rtc/v1/play/` (± trailing `/`) | POST | SRS JSON API |
+//! | `/api/v1/sessions`, `/api/v1/sessions/{id}`, `/api/v1/streams`, `/api/v1/server` | GET | Weir stats (secret) |
+//! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/style.css`, `/favicon.ico` | GET | demo pages |
+//!
+//! `/index/api/*` names match case-insensitively, as in ZLMediaKit. `OPTIONS` is answered for
+//! every path (CORS preflight).
+
+// Handler helpers return a ready-made `Response` as their error; its size does not matter here.
+#![allow(clippy::result_large_err)]
+
+pub mod candidates;
+pub mod iprange;
+
+mod api;
+mod demo;
+mod srs;
+mod util;
+mod whip;
+mod zlm;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use parking_lot::Mutex;
+use weir_config::Config;
+use weir_core::{Registry, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
+
+use crate::candidates::{CandidateInput, CandidateOverride};
+use crate::iprange::AllowList;
+
+/// Everything the HTTP front needs. The binary builds it and serves [`router`].
+pub struct HttpState {
+    pub sessions: Arc<dyn SessionService>,
+    pub registry: Arc<Registry>,
+    pub config: Arc<Config>,
+    /// Ready-made `Link` header values for ICE servers (RFC 9725 section 4.6); may be empty.
+    pub ice_servers: Vec<String>,
+    /// When the server started (uptime in `/api/v1/server`).
+    pub started: Instant,
+}
+
+/// Shared state of the handlers.
+pub(crate) struct Inner {
+    pub(crate) st: HttpState,
+    pub(crate) allow: AllowList,
+    /// ICE generation per session (1 unless restarted through PATCH); the ETag is derived from it.
+    etags: Mutex<HashMap<String, u32>>,
+    ice_links: Vec<HeaderValue>,
+}
+
+pub(crate) type Shared = Arc<Inner>;
+
+/// Bounds the ETag map: beyond this many restarted sessions, entries of ended sessions are pruned.
+const ETAG_PRUNE_AT: usize = 4096;
+
+impl Inner {
+    pub(crate) fn cfg(&self) -> &Config {
+        &self.st.config
+    }
+
+    pub(crate) fn etag(&self, id: &str) -> String {
+        let generation = self.etags.lock().get(id).copied().unwrap_or(1);
+        make_etag(id, generation)
+    }
+
+    /// Records an ICE restart and returns the new ETag.
+    pub(crate) async fn bump_etag(&self, id: &str) -> String {
+        let (generation, len) = {
+            let mut map = self.etags.lock();
+            let g = map.entry(id.to_owned()).or_insert(1);
+            *g += 1;
+            (*g, map.len())
+        };
+        if len > ETAG_PRUNE_AT {
+            let live: std::collections::HashSet<String> = self.st.sessions.list().await.into_iter().map(|s| s.id).collect();
+            self.etags.lock().retain(|k, _| live.contains(k) || k == id);
+        }
+        make_etag(id, generation)
+    }
+
+    pub(crate) fn forget_etag(&self, id: &str) {
+        self.etags.lock().remove(id);
+    }
+
+    /// `Link` headers advertising the ICE servers.
+    pub(crate) fn add_ice_links(&self, headers: &mut HeaderMap) {
+        for v in &self.ice_links {
+            headers.append(header::LINK, v.clone());
+        }
+    }
+
+    /// Asks the engine for a session and logs the outcome.
+    pub(crate) async fn create_session(&self, req: SessionRequest) -> Result<SessionAnswer, SessionError> {
+        let key = req.key.clone();
+        let (kind, protocol, peer) = (req.kind, req.protocol, req.peer);
+        let t0 = Instant::now();
+        let res = self.st.sessions.create(req).await;
+        let ms = t0.elapsed().as_millis() as u64;
+        match &res {
+            Ok(a) => tracing::info!(stream = %key, session = %a.id, ?kind, protocol, ?peer, ms, "session created"),
+            Err(e) => tracing::warn!(stream = %key, ?kind, protocol, ?peer, ms, error = %e, "session refused"),
+        }
+        res
+    }
+
+    /// The candidate plan for a request, using the live interface list and environment.
+    pub(crate) fn candidates(&self, host: Option<&str>, request_override: &CandidateOverride) -> weir_core::CandidatePlan {
+        let rtc = &self.cfg().rtc;
+        let ifs = if needs_interfaces(&rtc.extern_ip, host, request_override) {
+            candidates::interface_addrs()
+        } else {
+            Vec::new()
+        };
+        let input = CandidateInput {
+            udp_port: rtc.port,
+            tcp_port: rtc.tcp_port,
+            extern_ip: &rtc.extern_ip,
+            request_override,
+            host_header: host,
+            interfaces: &ifs,
+        };
+        candidates::plan(&input, &candidates::env_lookup)
+    }
+
+    /// How long a session of this kind waits for its stream.
+    pub(crate) fn max_wait(&self, kind: SessionKind) -> std::time::Duration {
+        match kind {
+            SessionKind::Play => std::time::Duration::from_millis(self.cfg().general.max_stream_wait_ms),
+            SessionKind::Publish | SessionKind::Echo => std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// Listing interfaces costs a syscall; skip it when the plan cannot need them.
+fn needs_interfaces(extern_ip: &str, host: Option<&str>, ov: &CandidateOverride) -> bool {
+    if !matches!(ov, CandidateOverride::None) {
+        return false;
+    }
+    let ext = extern_ip.trim();
+    if !ext.is_empty() && !ext.contains('$') && !ext.contains('*') {
+        return false;
+    }
+    !(ext.is_empty() && host.and_then(candidates::host_ip).is_some_and(|ip| !ip.is_unspecified()))
+}
+
+fn make_etag(id: &str, generation: u32) -> String {
+    let id: String = id.chars().filter(|c| c.is_ascii_graphic() && *c != '"').collect();
+    format!("\"{id}-{generation}\"")
+}
+
+/// Builds the router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
+/// peers and the IP allow-list see real addresses.
+pub fn router(state: HttpState) -> Router {
+    let ice_links = state
+        .ice_servers
+        .iter()
+        .filter_map(|v| match HeaderValue::from_str(v) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                tracing::warn!(value = %v, "ICE server Link header value is not a valid header, skipped");
+                None
+            }
+        })
+        .collect();
+    let inner: Shared = Arc::new(Inner {
+        allow: AllowList::parse(&state.config.http.allow_ip_range),
+        st: state,
+        etags: Mutex::new(HashMap::new()),
+        ice_links,
+    });
+
+    let srs_whip = || post(srs::whip).delete(srs::delete);
+    Router::new()
+        // RFC 9725
+        .route("/whip/{app}/{*stream}", post(whip::publish))
+        .route("/whep/{app}/{*stream}", post(whip::play))
+        .route("/session/{id}/{token}", delete(whip::delete).patch(whip::patch))
+        // ZLMediaKit
+        .route("/index/api/{name}", any(zlm::api))
+        // SRS
+        .route("/rtc/v1/whip/", srs_whip())
+        .route("/rtc/v1/whip", srs_whip())
+        .route("/rtc/v1/whep/", srs_whip())
+        .route("/rtc/v1/whep", srs_whip())
+        .route("/rtc/v1/whip-play/", srs_whip())
+        .route("/rtc/v1/whip-play", srs_whip())
+        .route("/rtc/v1/publish/", post(srs::publish))
+        .route("/rtc/v1/publish", post(srs::publish))
+        .route("/rtc/v1/play/", post(srs::play))
+        .route("/rtc/v1/play", post(srs::play))
+        // Weir
+        .route("/api/v1/sessions", get(api::sessions))
+        .route("/api/v1/sessions/{*id}", get(api::session))
+        .route("/api/v1/streams", get(api::streams))
+        .route("/api/v1/server", get(api::server))
+        // Pages
+        .route("/", get(demo::index))
+        .route("/index.html", get(demo::index))
+        .route("/demo/publish.html", get(demo::publish))
+        .route("/demo/play.html", get(demo::play))
+        .route("/demo/style.css", get(demo::style))
+        .route("/favicon.ico", get(demo::favicon))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(inner.clone(), cors))
+        .with_state(inner)
+}
+
+/// Unmatched paths: ZLMediaKit API names are matched case-insensitively here.
+async fn fallback(State(inner): State<Shared>, req: Request) -> Response {
+    const PREFIX: &str = "/index/api/";
+    let path = req.uri().path().to_owned();
+    if path.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX)) {
+        let name = path.get(PREFIX.len()..).unwrap_or("");
+        if !name.is_empty() && !name.contains('/') {
+            return zlm::dispatch(inner, name, req).await;
+        }
+    }
+    util::text(StatusCode::NOT_FOUND, "not found")
+}
+
+const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
+const EXPOSE: &str = "Location, ETag, Link";
+
+/// CORS on every response, and the answer to every `OPTIONS` request.
+async fn cors(State(inner): State<Shared>, req: Request, next: Next) -> Response {
+    let origin = if inner.cfg().http.allow_cross_domains { req.headers().get(header::ORIGIN).cloned() } else { None };
+    let mut resp = if req.method() == Method::OPTIONS {
+        let mut r = options(&inner, &req);
+        if origin.is_some() {
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
+            // `*` is not honoured on credentialed requests, so the requested names are echoed too.
+            let allow_headers = match req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok()) {
+                Some(asked) if !asked.trim().is_empty() => format!("*, {}", asked.trim()),
+                _ => "*".to_owned(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&allow_headers) {
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+            }
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        }
+        r
+    } else {
+        next.run(req).await
+    };
+    if let Some(origin) = origin {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        if !h.contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS) {
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE));
+        }
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+/// `OPTIONS`: 204 on the RFC 9725 resources (with `Accept-Post` / `Accept-Patch` and the ICE
+/// server `Link`s), 200 with `Allow` elsewhere (as ZLMediaKit and SRS answer).
+fn options(inner: &Inner, req: &Request) -> Response {
+    let path = req.uri().path();
+    let mut headers = HeaderMap::new();
+    let status = if path.starts_with("/whip/") || path.starts_with("/whep/") {
+        headers.insert(HeaderName::from_static("accept-post"), HeaderValue::from_static("application/sdp"));
+        inner.add_ice_links(&mut headers);
+        StatusCode::NO_CONTENT
+    } else if path.starts_with("/session/") {
+        headers.insert(HeaderName::from_static("accept-patch"), HeaderValue::from_static("application/trickle-ice-sdpfrag"));
+        inner.add_ice_links(&mut headers);
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"));
+    (status, headers).into_response()
+}
+
+/// Outcome of the secret check shared by the ZLMediaKit management and Weir stats APIs.
+pub(crate) enum AuthFailure {
+    /// `-100 Your ip is not allowed to access the service.`
+    IpDenied,
+    /// `-300 Required parameter missed: "secret"`
+    Missing,
+    /// `-100 Incorrect secret`
+    Incorrect,
+}
+
+impl AuthFailure {
+    pub(crate) fn code(&self) -> i32 {
+        match self {
+            AuthFailure::IpDenied | AuthFailure::Incorrect => -100,
+            AuthFailure::Missing => -300,
+        }
+    }
+    pub(crate) fn msg(&self) -> &'static str {
+        match self {
+            AuthFailure::IpDenied => "Your ip is not allowed to access the service.",
+            AuthFailure::Missing => "Required parameter missed: \"secret\"",
+            AuthFailure::Incorrect => "Incorrect secret",
+        }
+    }
+}
+
+/// ZLMediaKit 8.0 `CHECK_SECRET`: IP allow-list, then presence, then equality.
+pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secret: Option<&str>) -> Result<(), AuthFailure> {
+    let ip = util::client_ip(req, inner.cfg());
+    let allowed = match ip {
+        Some(ip) => inner.allow.allows(ip),
+        None => inner.cfg().http.allow_ip_range.trim().is_empty(),
+    };
+    if !allowed {
+        tracing::warn!(ip = ?ip, path = req.uri().path(), "API access from an address outside http.allow_ip_range");
+        return Err(AuthFailure::IpDenied);
+    }
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return Err(AuthFailure::Missing);
+    };
+    if !util::ct_eq(secret, &inner.cfg().api.secret) {
+        tracing::warn!(ip = ?ip, path = req.uri().path(), "API call with an incorrect secret");
+        return Err(AuthFailure::Incorrect);
+    }
+    Ok(())
+}
+
+/// Peer socket address (for logs and `SessionRequest::peer`).
+pub(crate) fn peer<B>(req: &axum::http::Request<B>) -> Option<SocketAddr> {
+    util::peer_addr(req)
+}

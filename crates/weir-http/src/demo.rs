@@ -1,0 +1,41 @@
+//! The demo pages, embedded at build time from `assets/`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("../assets/index.html");
+const PUBLISH: &str = include_str!("../assets/publish.html");
+const PLAY: &str = include_str!("../assets/play.html");
+const STYLE: &str = include_str!("../assets/style.css");
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub(crate) async fn index() -> Response {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+pub(crate) async fn publish() -> Response {
+    page("text/html; charset=utf-8", PUBLISH)
+}
+
+pub(crate) async fn play() -> Response {
+    page("text/html; charset=utf-8", PLAY)
+}
+
+pub(crate) async fn style() -> Response {
+    page("text/css; charset=utf-8", STYLE)
+}
+
+pub(crate) async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
