@@ -42,52 +42,101 @@ pub fn publisher_codecs(audio_pref: &[String], video_pref: &[String]) -> CodecCo
     cfg
 }
 
-/// str0m answers with the offer's payload order, and a sender uses the first codec of the
-/// answer. To make the server's preference win, the offer's m-line format lists are reordered
-/// by preference before str0m sees them. Formats that are not a preferred codec (RTX, RED, FEC,
-/// unknown codecs) keep their relative order after the preferred ones.
-pub fn reorder_offer(offer: &str, audio_pref: &[String], video_pref: &[String]) -> String {
-    let lines: Vec<&str> = offer.lines().collect();
+/// Narrows a publisher's offer to one codec per m-line, chosen by the server's preference.
+///
+/// A sender uses the first codec of the answer, but several payload types of one codec (H264
+/// with different profiles and packetization modes) can match one configured codec, so the
+/// answer's order alone does not pin down what the publisher will send. Players are negotiated
+/// for exactly the publisher's codec, so the publisher must be answered with exactly one. The
+/// choice: the most preferred codec name the offer has, in the offer's own order among its
+/// variants (the client's preference), skipping variants the server cannot packetize; its RTX
+/// payload type (RFC 4588 `apt=`) is kept with it. An m-line with no acceptable codec is left
+/// as it is, and negotiation rejects it.
+pub fn select_offer_codecs(offer: &str, audio_pref: &[String], video_pref: &[String]) -> String {
+    let lines: Vec<&str> = offer.lines().map(|l| l.trim_end_matches('\r')).collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
-        let line = lines[i].trim_end_matches('\r');
+        let line = lines[i];
         let prefs = if line.starts_with("m=audio ") {
-            Some(audio_pref)
+            audio_pref
         } else if line.starts_with("m=video ") {
-            Some(video_pref)
+            video_pref
         } else {
-            None
-        };
-        let Some(prefs) = prefs else {
             out.push(line.to_owned());
             i += 1;
             continue;
         };
-        // Section runs to the next m= line.
         let end = (i + 1..lines.len()).find(|&j| lines[j].starts_with("m=")).unwrap_or(lines.len());
-        let rank = |pt: &str| -> usize {
-            let name = lines[i + 1..end].iter().find_map(|l| {
-                let rest = l.trim_end_matches('\r').strip_prefix("a=rtpmap:")?;
-                let (p, enc) = rest.split_once(' ')?;
-                (p == pt).then(|| enc.split('/').next().unwrap_or("").to_owned())
-            });
-            name.and_then(|n| prefs.iter().position(|p| p.trim().eq_ignore_ascii_case(&n)))
-                .unwrap_or(usize::MAX)
-        };
+        let section = &lines[i + 1..end];
         let parts: Vec<&str> = line.split(' ').collect();
-        if parts.len() > 3 {
-            let mut fmts: Vec<&str> = parts[3..].to_vec();
-            fmts.sort_by_key(|pt| rank(pt)); // stable: ties keep offer order
-            out.push(format!("{} {}", parts[..3].join(" "), fmts.join(" ")));
-        } else {
-            out.push(line.to_owned());
+        let formats: Vec<&str> = parts.get(3..).map(|f| f.to_vec()).unwrap_or_default();
+        let attr = |prefix: &str, pt: &str| -> Option<String> {
+            let want = format!("{prefix}{pt} ");
+            section.iter().find_map(|l| l.strip_prefix(want.as_str()).map(str::to_owned))
+        };
+        let name_of = |pt: &str| attr("a=rtpmap:", pt).map(|m| m.split('/').next().unwrap_or("").to_owned());
+        let chosen = formats
+            .iter()
+            .enumerate()
+            .filter_map(|(pos, pt)| {
+                let name = name_of(pt)?;
+                let rank = prefs.iter().position(|p| p.trim().eq_ignore_ascii_case(&name))?;
+                let fmtp = attr("a=fmtp:", pt).unwrap_or_default();
+                supported_variant(&name, &fmtp).then_some((rank, pos, *pt))
+            })
+            .min()
+            .map(|(_, _, pt)| pt.to_owned());
+        let Some(chosen) = chosen else {
+            out.extend(lines[i..end].iter().map(|l| (*l).to_owned()));
+            i = end;
+            continue;
+        };
+        let rtx: Vec<String> = formats
+            .iter()
+            .filter(|pt| {
+                name_of(pt).is_some_and(|n| n.eq_ignore_ascii_case("rtx"))
+                    && attr("a=fmtp:", pt).is_some_and(|f| f.split(';').any(|kv| kv.trim() == format!("apt={chosen}")))
+            })
+            .map(|pt| (*pt).to_owned())
+            .collect();
+        let keep: Vec<String> = std::iter::once(chosen).chain(rtx).collect();
+        out.push(format!("{} {}", parts[..3.min(parts.len())].join(" "), keep.join(" ")));
+        for l in section {
+            // Drop per-payload attributes of the formats not kept.
+            let pt_attr = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"]
+                .iter()
+                .find_map(|p| l.strip_prefix(p))
+                .map(|rest| rest.split(' ').next().unwrap_or(""));
+            match pt_attr {
+                Some(pt) if pt != "*" && !keep.iter().any(|k| k == pt) => {}
+                _ => out.push((*l).to_owned()),
+            }
         }
-        i += 1;
+        i = end;
     }
     let mut s = out.join("\r\n");
     s.push_str("\r\n");
     s
+}
+
+/// Codec variants str0m can packetize: H264 only in packetization modes 0 and 1 and in the
+/// profiles of its configuration (baseline, constrained baseline, main, high).
+fn supported_variant(name: &str, fmtp: &str) -> bool {
+    if !name.eq_ignore_ascii_case("h264") {
+        return true;
+    }
+    let param = |key: &str| {
+        fmtp.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            k.eq_ignore_ascii_case(key).then(|| v.trim().to_ascii_lowercase())
+        })
+    };
+    let mode_ok = matches!(param("packetization-mode").as_deref(), None | Some("0") | Some("1"));
+    let profile_ok = param("profile-level-id")
+        .map(|p| ["4200", "42e0", "4d00", "6400"].iter().any(|pre| p.starts_with(pre)))
+        .unwrap_or(true);
+    mode_ok && profile_ok
 }
 
 pub fn kind_tag(kind: MediaKind) -> MediaKindTag {
@@ -137,14 +186,34 @@ mod tests {
     }
 
     #[test]
-    fn reorders_video_formats_by_preference() {
+    fn keeps_one_preferred_codec_and_its_rtx() {
         let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
-a=rtpmap:102 H264/90000\r\na=rtpmap:103 rtx/90000\r\n";
-        let out = reorder_offer(offer, &prefs("PCMU,opus"), &prefs("H264,VP8"));
-        assert!(out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0 111\r\n"), "{out}");
-        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 96 97 103\r\n"), "{out}");
-        assert!(out.contains("a=rtpmap:97 rtx/90000"));
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104\r\na=mid:0\r\na=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\na=rtpmap:97 rtx/90000\r\n\
+a=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\na=rtpmap:104 H264/90000\r\na=fmtp:104 packetization-mode=0;profile-level-id=42e01f\r\n";
+        let out = select_offer_codecs(offer, &prefs("PCMU,opus"), &prefs("H264,VP8"));
+        assert!(out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), "{out}");
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\n"), "{out}");
+        assert!(!out.contains("a=rtpmap:96 "));
+        assert!(!out.contains("a=rtcp-fb:96 "));
+        assert!(!out.contains("a=fmtp:104 "));
+        assert!(out.contains("a=fmtp:103 apt=102"));
+        assert!(out.contains("a=mid:0"));
+    }
+
+    #[test]
+    fn skips_h264_variants_we_cannot_send() {
+        let offer = "m=video 9 UDP/TLS/RTP/SAVPF 35 36\r\na=rtpmap:35 H264/90000\r\na=fmtp:35 packetization-mode=1;profile-level-id=f4001f\r\n\
+a=rtpmap:36 H264/90000\r\na=fmtp:36 packetization-mode=1;profile-level-id=4d001f\r\n";
+        let out = select_offer_codecs(offer, &prefs("opus"), &prefs("H264"));
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 36\r\n"), "{out}");
+    }
+
+    #[test]
+    fn no_acceptable_codec_leaves_line_untouched() {
+        let offer = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        let out = select_offer_codecs(offer, &prefs("opus"), &prefs("H264"));
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000"), "{out}");
     }
 
     #[test]

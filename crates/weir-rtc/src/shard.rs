@@ -25,7 +25,7 @@ use weir_core::{
     StreamKey, TrickleOutcome,
 };
 
-use crate::codec::{publisher_codecs, reorder_offer, track_info, video_codec};
+use crate::codec::{publisher_codecs, select_offer_codecs, track_info, video_codec};
 use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
 use crate::gop::{CachedPacket, GopCache};
 use crate::keyframe::starts_keyframe;
@@ -809,10 +809,11 @@ impl Shard {
                 let stream = existing
                     .and_then(|i| self.streams.get(i).and_then(|s| s.as_ref()))
                     .ok_or(SessionError::StreamNotFound)?;
+                let mut free = unused_payload_types(&req.offer);
                 let primaries: Vec<PayloadParams> = [&stream.audio, &stream.video]
                     .into_iter()
                     .filter_map(|t| t.as_ref().and_then(|t| t.primary()))
-                    .map(with_rtx)
+                    .filter_map(|p| for_player(p, &mut free))
                     .collect();
                 if primaries.is_empty() {
                     return Err(SessionError::StreamNotFound);
@@ -820,7 +821,13 @@ impl Shard {
                 CodecConfig::new_from_payload_params(primaries)
             }
         };
-        let offer_text = reorder_offer(&req.offer, &self.cfg.audio_pref, &self.cfg.video_pref);
+        let offer_text = match req.kind {
+            SessionKind::Publish | SessionKind::Echo => {
+                select_offer_codecs(&req.offer, &self.cfg.audio_pref, &self.cfg.video_pref)
+            }
+            // A player's offer is negotiated against the publisher's codec alone.
+            SessionKind::Play => req.offer.clone(),
+        };
         let offer = SdpOffer::from_sdp_string(&offer_text).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let remote_ufrag = offer_ufrag(&offer_text).unwrap_or_default();
         let mut rtc = self.new_rtc(&ufrag, &pwd, codecs, &req)?;
@@ -1312,21 +1319,27 @@ fn drain_session(
     }
 }
 
-/// The publisher's codec as offered to players, with a retransmission (RTX, RFC 4588) payload
-/// type: what the publisher negotiated says nothing about RTX towards players, whose NACKs we
-/// answer from our own buffer.
-fn with_rtx(p: PayloadParams) -> PayloadParams {
-    if p.resend().is_some() || !p.spec().codec.is_video() {
-        return p;
+/// Payload type numbers the offer does not use, in the dynamic range (RFC 3551 section 6).
+fn unused_payload_types(offer: &str) -> Vec<Pt> {
+    let used: Vec<u8> = offer
+        .lines()
+        .filter(|l| l.starts_with("m="))
+        .flat_map(|l| l.split(' ').skip(3).filter_map(|p| p.trim().parse::<u8>().ok()))
+        .collect();
+    (96u8..=127).chain(35..=63).filter(|p| !used.contains(p)).map(Pt::from).collect()
+}
+
+/// The publisher's codec as configured for a player: fresh payload type numbers the player's
+/// offer does not use (str0m renumbers them to the player's own during negotiation, which fails
+/// if our number collides with another of the player's codecs), and for video a retransmission
+/// payload type (RFC 4588) so the player's NACKs are answered as RTX from our buffer.
+fn for_player(p: PayloadParams, free: &mut Vec<Pt>) -> Option<PayloadParams> {
+    if free.is_empty() {
+        return None;
     }
-    let defaults = CodecConfig::new_with_defaults();
-    let rtx = defaults
-        .params()
-        .iter()
-        .find(|d| d.spec().codec == p.spec().codec)
-        .and_then(|d| d.resend())
-        .filter(|r| *r != p.pt());
-    PayloadParams::new(p.pt(), rtx, p.spec())
+    let pt = free.remove(0);
+    let rtx = if p.spec().codec.is_video() && !free.is_empty() { Some(free.remove(0)) } else { None };
+    Some(PayloadParams::new(pt, rtx, p.spec()))
 }
 
 /// The `a=mid:` values of an offer, in order.
