@@ -2,7 +2,9 @@
 # Install what the e2e suite needs. Idempotent: every step is skipped when already done.
 # Quiet on success; on failure the output of the failing command is shown.
 #   - Debian: chromium chromium-driver fonts-liberation ffmpeg python3-venv (only if missing)
-#   - npm:    tests/e2e/node_modules from tests/e2e/package-lock.json (playwright-core, pinned)
+#             coturn (turnutils_uclient/turnutils_peer for turn.test.mjs, turnserver for the
+#             benchmark; its service is never started)
+#   - npm:    tests/e2e/node_modules from tests/e2e/package-lock.json (playwright-core, ws; pinned)
 #   - PyPI:   tests/e2e/.venv from tests/e2e/requirements.txt (aiortc, aiohttp, pinned)
 # Never downloads a browser: Playwright drives Debian's /usr/bin/chromium.
 set -euo pipefail
@@ -21,7 +23,7 @@ quiet() {
 }
 
 # 1. Debian packages.
-pkgs=(chromium chromium-driver fonts-liberation ffmpeg python3-venv)
+pkgs=(chromium chromium-driver fonts-liberation ffmpeg python3-venv coturn)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,11 +33,21 @@ if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
   echo "install-test-deps: apt-get install ${missing[*]}"
   quiet "apt-get update" "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  quiet "apt-get install" "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Packages with a service (coturn) must not start it: deny service starts for this install
+  # unless the machine already has a policy (containers usually do).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null && "${SUDO[@]}" chmod 755 "$policy"
+  fi
+  rc=0
+  (quiet "apt-get install" "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}") || rc=$?
+  if [ -n "$policy" ]; then "${SUDO[@]}" rm -f "$policy"; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
 fi
 
-# 2. Node packages (playwright-core only; its browser download is never used).
+# 2. Node packages (playwright-core, whose browser download is never used, and ws).
 command -v node >/dev/null || { echo "install-test-deps: node is not installed (Node 20 expected)" >&2; exit 1; }
 lock_sum="$(sha256sum "$E2E/package-lock.json" | cut -d' ' -f1)"
 stamp="$E2E/node_modules/.weir-lock-sha256"

@@ -77,3 +77,35 @@ ctx.test('ICE-TCP: a player offered only a TCP candidate connects over TCP and d
     await closePages(pages);
   }
 });
+
+ctx.test('plain STUN Binding on the media port is answered (SRS connectivity check)', { timeout: 20000 }, async (t) => {
+  const dgram = await import('node:dgram');
+  const crypto = await import('node:crypto');
+  const sock = dgram.createSocket('udp4');
+  try {
+    await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+    const txid = crypto.randomBytes(12);
+    // RFC 8489 Binding request without attributes: type 0x0001, length 0, magic cookie.
+    const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), txid]);
+    const resp = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no STUN response from the media port')), 5000);
+      sock.once('message', (msg) => { clearTimeout(timer); resolve(msg); });
+      sock.send(req, ctx.server.rtcPort, '127.0.0.1');
+    });
+    assert.equal(resp.readUInt16BE(0), 0x0101, 'Binding success response');
+    assert.ok(resp.subarray(8, 20).equals(txid), 'same transaction id');
+    // Find XOR-MAPPED-ADDRESS (0x0020) and decode the port.
+    let i = 20;
+    let mappedPort = null;
+    while (i + 4 <= resp.length) {
+      const type = resp.readUInt16BE(i);
+      const len = resp.readUInt16BE(i + 2);
+      if (type === 0x0020) mappedPort = resp.readUInt16BE(i + 6) ^ 0x2112;
+      i += 4 + Math.ceil(len / 4) * 4;
+    }
+    assert.equal(mappedPort, sock.address().port, 'XOR-MAPPED-ADDRESS carries our port');
+    ctx.log(t, 'stun binding response bytes', resp.length);
+  } finally {
+    sock.close();
+  }
+});

@@ -71,7 +71,77 @@ fn engine_config(c: &Config) -> Result<EngineConfig> {
         keyframe_request_interval: Duration::from_millis(c.rtc.keyframe_request_interval_ms),
         max_sessions: c.rtc.max_sessions,
         enable_echo: c.rtc.enable_echo,
+        datachannel_echo: c.rtc.datachannel_echo,
+        datachannel_relay_players: c.rtc.datachannel_relay_players,
+        datachannel_max_message_size: c.rtc.datachannel_max_message_size,
+        datachannel_buffer_bytes: c.rtc.datachannel_buffer_bytes,
+        datachannel_negotiated_ids: c.rtc.datachannel_negotiated_ids(),
     })
+}
+
+/// `[rtc] externIP` as addresses: literal entries and `$ENV_NAME` entries (`*` is skipped).
+fn extern_ips(c: &Config) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for entry in c.rtc.extern_ip.split(',').map(str::trim) {
+        let values = match entry.strip_prefix('$') {
+            Some(name) => std::env::var(name).unwrap_or_default(),
+            None => entry.to_owned(),
+        };
+        out.extend(values.split(',').filter_map(|v| v.trim().parse::<IpAddr>().ok()));
+    }
+    out
+}
+
+/// The embedded STUN/TURN server's settings (`[rtc] icePort`, `iceTcpPort`, `enableTurn`,
+/// `iceUfrag`/`icePwd`, `port_range`, `turn*`).
+fn turn_config(c: &Config) -> Result<weir_turn::TurnConfig> {
+    let listen_ip: IpAddr = c.rtc.ip.parse().with_context(|| format!("[rtc] ip {:?}", c.rtc.ip))?;
+    let r = &c.rtc;
+    Ok(weir_turn::TurnConfig {
+        listen_ip,
+        udp_port: r.ice_port,
+        tcp_port: r.ice_tcp_port,
+        relay_ports: r.port_range().unwrap_or((49152, 65535)),
+        external_ips: extern_ips(c),
+        server: weir_turn::ServerConfig {
+            enable_turn: r.enable_turn,
+            realm: r.turn_realm.clone(),
+            static_user: (!r.ice_ufrag.is_empty()).then(|| (r.ice_ufrag.clone(), r.ice_pwd.clone())),
+            rest_secret: (!r.turn_secret.is_empty()).then(|| r.turn_secret.clone()),
+            allow_peers: r.turn_allow_peer_ranges(),
+            deny_peers: r.turn_deny_peer_ranges(),
+            max_allocations_per_user: r.turn_max_allocations_per_user,
+            max_allocations_per_ip: r.turn_max_allocations_per_ip,
+            max_bytes_per_sec: r.turn_max_bitrate,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+/// `Link: rel="ice-server"` values for WHIP/WHEP answers: the embedded STUN server, and TURN
+/// (UDP, and TCP when `iceTcpPort` is set) with the static credentials when `enableTurn=1`.
+/// The host is the first `[rtc] externIP` address, else 127.0.0.1.
+fn ice_server_links(c: &Config) -> Vec<String> {
+    let r = &c.rtc;
+    if r.ice_port == 0 {
+        return Vec::new();
+    }
+    let host = extern_ips(c).first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut links = vec![format!("<stun:{}>; rel=\"ice-server\"", SocketAddr::new(host, r.ice_port))];
+    if r.enable_turn {
+        let cred = format!(
+            "; rel=\"ice-server\"; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
+            quote(&r.ice_ufrag),
+            quote(&r.ice_pwd)
+        );
+        links.push(format!("<turn:{}?transport=udp>{cred}", SocketAddr::new(host, r.ice_port)));
+        if r.ice_tcp_port != 0 {
+            links.push(format!("<turn:{}?transport=tcp>{cred}", SocketAddr::new(host, r.ice_tcp_port)));
+        }
+    }
+    links
 }
 
 fn main() -> Result<()> {
@@ -106,14 +176,26 @@ async fn serve(config: Arc<Config>) -> Result<()> {
         config.http.ip.parse().with_context(|| format!("[http] ip {:?}", config.http.ip))?,
         config.http.port,
     );
+    // P2P signaling (ZLMediaKit WebSocket protocol) on [rtc] signalingPort / signalingSslPort.
+    let signaling = weir_signal::SignalState::new(weir_signal::SignalConfig::from_config(&config));
+    let sig = weir_signal::start(&config, signaling.clone()).await.context("starting the P2P signaling server (WEIR_RTC_SIGNALINGPORT=0 / WEIR_RTC_SIGNALINGSSLPORT=0 disable it)")?;
+    info!(ws = ?sig.ws, wss = ?sig.wss, ice_servers = ?signaling.config().rooms.ice_servers, "P2P signaling ready");
+    // Embedded STUN/TURN server on [rtc] icePort / iceTcpPort; it stops when `_turn` is dropped.
+    let _turn = match config.rtc.ice_port {
+        0 => None,
+        _ => Some(
+            weir_turn::start(turn_config(&config)?)
+                .await
+                .context("starting the STUN/TURN server (WEIR_RTC_ICEPORT=0 disables it)")?,
+        ),
+    };
     let state = weir_http::HttpState {
         sessions: Arc::new(engine.clone()),
         registry,
         config: config.clone(),
-        // The embedded STUN/TURN server is not part of this build yet: advertise none rather
-        // than an address nothing answers on.
-        ice_servers: Vec::new(),
+        ice_servers: ice_server_links(&config),
         started: Instant::now(),
+        rooms: Some(signaling.clone()),
     };
     let listener = tokio::net::TcpListener::bind(http_addr)
         .await

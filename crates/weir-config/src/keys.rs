@@ -70,8 +70,19 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."maxSessions" => max_sessions, |v| int::<usize>(v, 1, 1_000_000), show_num),
     key!(rtc."echo" => enable_echo, boolean, show_bool),
     key!(rtc."datachannel_echo" => datachannel_echo, boolean, show_bool),
+    key!(rtc."datachannel_relay_players" => datachannel_relay_players, boolean, show_bool),
+    key!(rtc."datachannelMaxMessageSize" => datachannel_max_message_size, |v| int::<usize>(v, 1024, 16 << 20), show_num),
+    key!(rtc."datachannelBufferBytes" => datachannel_buffer_bytes, |v| int::<usize>(v, 64 << 10, 1 << 30), show_num),
+    key!(rtc."datachannelNegotiatedIds" => datachannel_negotiated_ids, stream_id_list, show_text),
     key!(rtc."signalingPort" => signaling_port, port, show_num),
     key!(rtc."signalingSslPort" => signaling_ssl_port, port, show_num),
+    key!(rtc."signalingSslCert" => signaling_ssl_cert, text, show_text),
+    key!(rtc."signalingSslKey" => signaling_ssl_key, text, show_text),
+    key!(rtc."signalingPingSec" => signaling_ping_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(rtc."signalingTimeoutSec" => signaling_timeout_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(rtc."signalingMaxMessageSize" => signaling_max_message_size, |v| int::<usize>(v, 1024, 16 << 20), show_num),
+    key!(rtc."signalingMaxGuests" => signaling_max_guests, |v| int::<usize>(v, 1, 65536), show_num),
+    key!(rtc."signalingMaxConnections" => signaling_max_connections, |v| int::<usize>(v, 1, 1_000_000), show_num),
     key!(rtc."icePort" => ice_port, port, show_num),
     key!(rtc."iceTcpPort" => ice_tcp_port, port, show_num),
     key!(rtc."enableTurn" => enable_turn, boolean, show_bool),
@@ -79,6 +90,13 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."iceUfrag" => ice_ufrag, text, show_text),
     key!(rtc."icePwd" => ice_pwd, text, show_text),
     key!(rtc."port_range" => port_range, port_range, show_text),
+    key!(rtc."turnRealm" => turn_realm, realm, show_text),
+    key!(rtc."turnSecret" => turn_secret, text, show_text),
+    key!(rtc."turnAllowPeers" => turn_allow_peers, ip_ranges, show_text),
+    key!(rtc."turnDenyPeers" => turn_deny_peers, ip_ranges, show_text),
+    key!(rtc."turnMaxAllocationsPerUser" => turn_max_allocations_per_user, |v| int::<usize>(v, 0, 1_000_000), show_num),
+    key!(rtc."turnMaxAllocationsPerIp" => turn_max_allocations_per_ip, |v| int::<usize>(v, 0, 1_000_000), show_num),
+    key!(rtc."turnMaxBitrate" => turn_max_bitrate, |v| int::<u64>(v, 0, 100_000_000_000), show_num),
 ];
 
 /// ZLMediaKit sections Weir does not implement at all.
@@ -268,6 +286,17 @@ fn text(v: &str) -> Result<String, String> {
 }
 
 /// ZLMediaKit-style boolean.
+/// Comma list of SCTP stream ids (0..=65534), e.g. `1,3,5`.
+fn stream_id_list(v: &str) -> Result<String, String> {
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u16>() {
+            Ok(n) if n < 65535 => {}
+            _ => return Err("a comma list of SCTP stream ids 0..=65534".into()),
+        }
+    }
+    Ok(v.trim().to_owned())
+}
+
 pub(crate) fn boolean(v: &str) -> Result<bool, String> {
     const TRUE: &[&str] = &["1", "true", "yes", "on"];
     const FALSE: &[&str] = &["0", "false", "no", "off"];
@@ -361,6 +390,18 @@ pub(crate) fn parse_ip_range(entry: &str) -> Option<(IpAddr, IpAddr)> {
         }
     };
     (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then_some((lo, hi))
+}
+
+/// A STUN REALM: 1..=127 printable characters without a double quote or a backslash.
+fn realm(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.chars().count() <= 127
+        && v.chars().all(|c| !c.is_control() && c != '"' && c != '\\');
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err("a realm of 1 to 127 printable characters without \" or \\".to_owned())
+    }
 }
 
 fn ip_ranges(v: &str) -> Result<String, String> {

@@ -111,10 +111,32 @@ pub struct RtcConfig {
     pub enable_echo: bool,
     /// `datachannel_echo`
     pub datachannel_echo: bool,
+    /// `datachannel_relay_players`: a player's messages also reach the other players.
+    pub datachannel_relay_players: bool,
+    /// `datachannelMaxMessageSize`
+    pub datachannel_max_message_size: usize,
+    /// `datachannelBufferBytes`: per-channel send queue bound for slow peers.
+    pub datachannel_buffer_bytes: usize,
+    /// `datachannelNegotiatedIds`: SCTP stream ids of pre-negotiated channels.
+    pub datachannel_negotiated_ids: String,
     /// `signalingPort`
     pub signaling_port: u16,
     /// `signalingSslPort`
     pub signaling_ssl_port: u16,
+    /// `signalingSslCert`: PEM certificate of the TLS signaling port; empty: self-signed (Weir).
+    pub signaling_ssl_cert: String,
+    /// `signalingSslKey`: PEM private key of `signalingSslCert` (Weir).
+    pub signaling_ssl_key: String,
+    /// `signalingPingSec`: idle seconds before a signaling WebSocket is pinged (Weir; ZLM: 10).
+    pub signaling_ping_sec: u64,
+    /// `signalingTimeoutSec`: idle seconds before a signaling WebSocket is closed (Weir; ZLM: 30).
+    pub signaling_timeout_sec: u64,
+    /// `signalingMaxMessageSize`: largest signaling message in bytes (Weir).
+    pub signaling_max_message_size: usize,
+    /// `signalingMaxGuests`: calls per room and per connection at once (Weir).
+    pub signaling_max_guests: usize,
+    /// `signalingMaxConnections`: signaling WebSocket connections at once (Weir).
+    pub signaling_max_connections: usize,
     /// `icePort`
     pub ice_port: u16,
     /// `iceTcpPort`
@@ -129,6 +151,20 @@ pub struct RtcConfig {
     pub ice_pwd: String,
     /// `port_range`
     pub port_range: String,
+    /// `turnRealm`: REALM of the TURN long-term credentials (Weir).
+    pub turn_realm: String,
+    /// `turnSecret`: shared secret of time-limited TURN credentials; empty disables them (Weir).
+    pub turn_secret: String,
+    /// `turnAllowPeers`: peers TURN relays to even if special-purpose or own (Weir).
+    pub turn_allow_peers: String,
+    /// `turnDenyPeers`: peers TURN never relays to (Weir).
+    pub turn_deny_peers: String,
+    /// `turnMaxAllocationsPerUser`: 0 unlimited (Weir).
+    pub turn_max_allocations_per_user: usize,
+    /// `turnMaxAllocationsPerIp`: 0 unlimited (Weir).
+    pub turn_max_allocations_per_ip: usize,
+    /// `turnMaxBitrate`: bytes per second per allocation and direction, 0 unlimited (Weir).
+    pub turn_max_bitrate: u64,
 }
 
 /// The whole configuration. [`Default`] gives the values of [`DEFAULT_INI`].
@@ -184,8 +220,19 @@ impl Config {
                 max_sessions: 0,
                 enable_echo: false,
                 datachannel_echo: false,
+                datachannel_relay_players: false,
+                datachannel_max_message_size: 0,
+                datachannel_buffer_bytes: 0,
+                datachannel_negotiated_ids: String::new(),
                 signaling_port: 0,
                 signaling_ssl_port: 0,
+                signaling_ssl_cert: String::new(),
+                signaling_ssl_key: String::new(),
+                signaling_ping_sec: 0,
+                signaling_timeout_sec: 0,
+                signaling_max_message_size: 0,
+                signaling_max_guests: 0,
+                signaling_max_connections: 0,
                 ice_port: 0,
                 ice_tcp_port: 0,
                 enable_turn: false,
@@ -193,6 +240,13 @@ impl Config {
                 ice_ufrag: String::new(),
                 ice_pwd: String::new(),
                 port_range: String::new(),
+                turn_realm: String::new(),
+                turn_secret: String::new(),
+                turn_allow_peers: String::new(),
+                turn_deny_peers: String::new(),
+                turn_max_allocations_per_user: 0,
+                turn_max_allocations_per_ip: 0,
+                turn_max_bitrate: 0,
             },
         }
     }
@@ -287,6 +341,25 @@ impl HttpConfig {
 }
 
 impl RtcConfig {
+    /// `datachannelNegotiatedIds` as numbers (validated when loaded).
+    pub fn datachannel_negotiated_ids(&self) -> Vec<u16> {
+        self.datachannel_negotiated_ids.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+    }
+
+    /// `turnAllowPeers` as inclusive `(lo, hi)` address ranges.
+    pub fn turn_allow_peer_ranges(&self) -> Vec<(IpAddr, IpAddr)> {
+        keys::comma_list(&self.turn_allow_peers)
+            .filter_map(keys::parse_ip_range)
+            .collect()
+    }
+
+    /// `turnDenyPeers` as inclusive `(lo, hi)` address ranges.
+    pub fn turn_deny_peer_ranges(&self) -> Vec<(IpAddr, IpAddr)> {
+        keys::comma_list(&self.turn_deny_peers)
+            .filter_map(keys::parse_ip_range)
+            .collect()
+    }
+
     /// `port_range` as `(lo, hi)`; `None` if empty (or not a valid range).
     pub fn port_range(&self) -> Option<(u16, u16)> {
         keys::parse_port_range(&self.port_range).ok().flatten()

@@ -57,9 +57,20 @@ fn expected_defaults() -> Config {
             keyframe_request_interval_ms: 500,
             max_sessions: 20000,
             enable_echo: true,
-            datachannel_echo: true,
+            datachannel_echo: false,
+            datachannel_relay_players: false,
+            datachannel_max_message_size: 262144,
+            datachannel_buffer_bytes: 4194304,
+            datachannel_negotiated_ids: "1,3,5,7,9,11,13,15".into(),
             signaling_port: 3000,
             signaling_ssl_port: 3001,
+            signaling_ssl_cert: "".into(),
+            signaling_ssl_key: "".into(),
+            signaling_ping_sec: 10,
+            signaling_timeout_sec: 30,
+            signaling_max_message_size: 65536,
+            signaling_max_guests: 64,
+            signaling_max_connections: 10000,
             ice_port: 3478,
             ice_tcp_port: 3478,
             enable_turn: true,
@@ -67,6 +78,13 @@ fn expected_defaults() -> Config {
             ice_ufrag: "ZLMediaKit".into(),
             ice_pwd: "ZLMediaKit".into(),
             port_range: "49152-65535".into(),
+            turn_realm: "weir".into(),
+            turn_secret: "".into(),
+            turn_allow_peers: "".into(),
+            turn_deny_peers: "".into(),
+            turn_max_allocations_per_user: 10,
+            turn_max_allocations_per_ip: 20,
+            turn_max_bitrate: 500000,
         },
     }
 }
@@ -392,6 +410,11 @@ fn bad_values_are_errors_with_good_messages() {
         ("[rtc]\nport_range=2-1\n", "invalid value `2-1` for [rtc] port_range (line 2): expected a port range lo-hi with 0 <= lo <= hi <= 65535, e.g. 49152-65535"),
         ("[rtc]\nport_range=1000\n", "invalid value `1000` for [rtc] port_range (line 2): expected a port range lo-hi"),
         ("[rtc]\nport_range=1-70000\n", "expected a port range lo-hi"),
+        ("[rtc]\nturnRealm=\n", "invalid value `` for [rtc] turnRealm (line 2): expected a realm"),
+        ("[rtc]\nturnRealm=a\"b\n", "expected a realm of 1 to 127 printable characters"),
+        ("[rtc]\nturnAllowPeers=127.0.0.1,lo\n", "(entry `lo` is not)"),
+        ("[rtc]\nturnDenyPeers=10.0.0.0/40\n", "(entry `10.0.0.0/40` is not)"),
+        ("[rtc]\nturnMaxBitrate=-1\n", "expected an integer in 0..=100000000000"),
         ("[rtc]\nport=8000 ; udp\n", "invalid value `8000 ; udp` for [rtc] port"),
         ("[rtc]\nip=localhost\n", "invalid value `localhost` for [rtc] ip (line 2): expected an IPv4 or IPv6 address"),
         ("[http]\nip=\n", "for [http] ip (line 2): expected an IPv4 or IPv6 address"),
@@ -534,8 +557,12 @@ fn round_trip_changed() {
         [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nexternIP=*,$IP, 2001:db8::1\n\
         preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\n\
         gopCacheMaxPackets=0\nkeyframeRequestIntervalMS=86400000\nmaxSessions=1000000\necho=0\n\
-        datachannel_echo=0\nsignalingPort=1\nsignalingSslPort=2\nicePort=3\niceTcpPort=4\nenableTurn=0\n\
-        iceTransportPolicy=2\niceUfrag=u\nicePwd=p=w\nport_range=\n";
+        datachannel_echo=1\ndatachannel_relay_players=1\ndatachannelMaxMessageSize=1024\ndatachannelBufferBytes=65536\ndatachannelNegotiatedIds=4,40\nsignalingPort=1\nsignalingSslPort=2\nsignalingSslCert=/c.pem\nsignalingSslKey=/k.pem\n\
+        signalingPingSec=1\nsignalingTimeoutSec=2\nsignalingMaxMessageSize=1024\nsignalingMaxGuests=1\n\
+        signalingMaxConnections=1\nicePort=3\niceTcpPort=4\nenableTurn=0\n\
+        iceTransportPolicy=2\niceUfrag=u\nicePwd=p=w\nport_range=\n\
+        turnRealm=example.org\nturnSecret=s3cret\nturnAllowPeers=127.0.0.1, 10.0.0.0/8\nturnDenyPeers=::1\n\
+        turnMaxAllocationsPerUser=0\nturnMaxAllocationsPerIp=1\nturnMaxBitrate=0\n";
     let first = ok(ini);
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     let c = first.config;
@@ -618,6 +645,15 @@ fn rtc_helpers() {
     assert_eq!(rtc.preferred_audio(), ["opus", "PCMU"]);
     rtc.preferred_codec_v = "".into();
     assert!(rtc.preferred_video().is_empty());
+    assert!(rtc.turn_allow_peer_ranges().is_empty());
+    rtc.turn_allow_peers = "127.0.0.1, 10.0.0.0/8,,".into();
+    rtc.turn_deny_peers = "::1".into();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        rtc.turn_allow_peer_ranges(),
+        [(ip("127.0.0.1"), ip("127.0.0.1")), (ip("10.0.0.0"), ip("10.255.255.255"))]
+    );
+    assert_eq!(rtc.turn_deny_peer_ranges(), [(ip("::1"), ip("::1"))]);
 }
 
 #[test]

@@ -7,14 +7,16 @@
 
 pub mod key;
 pub mod registry;
+pub mod rooms;
 pub mod session;
 pub mod track;
 pub mod util;
 
 pub use key::{StreamKey, StreamKeyError, DEFAULT_VHOST};
 pub use registry::{Registry, RegistryError, SourceLease, StreamSnapshot};
+pub use rooms::RoomDirectory;
 pub use session::{
-    BoxFuture, CandidatePlan, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError, SessionKind, SessionRequest,
     SessionService, SessionSummary, TrickleOutcome,
 };
 pub use track::{MediaKindTag, TrackInfo};

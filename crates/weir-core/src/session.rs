@@ -127,6 +127,27 @@ pub struct SessionSummary {
     pub age_ms: u64,
 }
 
+/// Who receives a server-originated DataChannel message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BroadcastTarget {
+    Players,
+    Publisher,
+    All,
+}
+
+/// `/index/api/broadcastMessage`: a message for the DataChannels of a stream's sessions.
+#[derive(Debug, Clone)]
+pub struct BroadcastRequest {
+    pub key: StreamKey,
+    pub target: BroadcastTarget,
+    /// Only this session (by id), if given.
+    pub session: Option<String>,
+    pub payload: Vec<u8>,
+    /// Sent as a binary message (PPID 53) instead of text (PPID 51).
+    pub binary: bool,
+}
+
 /// What the media engine offers to signaling adapters.
 pub trait SessionService: Send + Sync + 'static {
     fn create(&self, req: SessionRequest) -> BoxFuture<'_, Result<SessionAnswer, SessionError>>;
@@ -142,4 +163,7 @@ pub trait SessionService: Send + Sync + 'static {
     /// Live statistics of one session, as JSON.
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<serde_json::Value, SessionError>>;
     fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>>;
+    /// Sends a message on the DataChannels of a stream's sessions; returns how many sessions it
+    /// was queued for. `StreamNotFound` when the stream has no live session.
+    fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>>;
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX: &str = include_str!("../assets/index.html");
 const PUBLISH: &str = include_str!("../assets/publish.html");
 const PLAY: &str = include_str!("../assets/play.html");
+const CALL: &str = include_str!("../assets/call.html");
 const STYLE: &str = include_str!("../assets/style.css");
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
@@ -30,6 +31,11 @@ pub(crate) async fn publish() -> Response {
 
 pub(crate) async fn play() -> Response {
     page("text/html; charset=utf-8", PLAY)
+}
+
+/// The 1:1 P2P call page (WebSocket signaling, media between the browsers).
+pub(crate) async fn call() -> Response {
+    page("text/html; charset=utf-8", CALL)
 }
 
 pub(crate) async fn style() -> Response {

@@ -9,10 +9,11 @@
 //! | `/index/api/whip`, `/index/api/whep` | any (POST) | ZLMediaKit WHIP/WHEP |
 //! | `/index/api/delete_webrtc` | DELETE | ZLMediaKit teardown |
 //! | `/index/api/getMediaList`, `/index/api/isMediaOnline` | any | ZLMediaKit management (secret) |
+//! | `/index/api/listWebrtcRooms` | any | ZLMediaKit P2P signaling rooms (secret) |
 //! | `/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/` (± trailing `/`) | POST, DELETE | SRS WHIP/WHEP |
 //! | `/rtc/v1/publish/`, `/rtc/v1/play/` (± trailing `/`) | POST | SRS JSON API |
 //! | `/api/v1/sessions`, `/api/v1/sessions/{id}`, `/api/v1/streams`, `/api/v1/server` | GET | Weir stats (secret) |
-//! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/style.css`, `/favicon.ico` | GET | demo pages |
+//! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/call.html`, `/demo/style.css`, `/favicon.ico` | GET | demo pages |
 //!
 //! `/index/api/*` names match case-insensitively, as in ZLMediaKit. `OPTIONS` is answered for
 //! every path (CORS preflight).
@@ -57,6 +58,9 @@ pub struct HttpState {
     pub ice_servers: Vec<String>,
     /// When the server started (uptime in `/api/v1/server`).
     pub started: Instant,
+    /// Rooms of the P2P signaling server (`/index/api/listWebrtcRooms`); `None`: no signaling
+    /// server, the list is empty.
+    pub rooms: Option<Arc<dyn weir_core::RoomDirectory>>,
 }
 
 /// Shared state of the handlers.
@@ -218,6 +222,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/index.html", get(demo::index))
         .route("/demo/publish.html", get(demo::publish))
         .route("/demo/play.html", get(demo::play))
+        .route("/demo/call.html", get(demo::call))
         .route("/demo/style.css", get(demo::style))
         .route("/favicon.ico", get(demo::favicon))
         .fallback(fallback)

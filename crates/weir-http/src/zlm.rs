@@ -1,5 +1,5 @@
 //! ZLMediaKit's `/index/api/*` (spec part A): `webrtc`, `whip`, `whep`, `delete_webrtc`, and the
-//! secret-protected `getMediaList` / `isMediaOnline`.
+//! secret-protected `getMediaList` / `isMediaOnline` / `listWebrtcRooms`.
 //!
 //! JSON answers use HTTP 200 and carry the result in `code` (0 ok, -100 auth, -300 missing
 //! argument, -400 exception, -500 not found). Keys are written in sorted order like jsoncpp.
@@ -64,6 +64,8 @@ pub(crate) async fn dispatch(inner: Shared, name: &str, req: Request) -> Respons
         "delete_webrtc" => delete_webrtc(inner, req).await,
         "getmedialist" => get_media_list(inner, req).await,
         "ismediaonline" => is_media_online(inner, req).await,
+        "listwebrtcrooms" => list_webrtc_rooms(inner, req).await,
+        "broadcastmessage" => broadcast_message(inner, req).await,
         _ => util::text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -363,7 +365,8 @@ fn media_item(s: &StreamSnapshot, now_unix: u64) -> MediaItem {
 
 /// WebRTC streams are RTSP media sources in ZLMediaKit; no other schema exists in Weir yet.
 fn schema_matches(schema: Option<&str>) -> bool {
-    schema.is_none_or(|s| s.is_empty() || s.eq_ignore_ascii_case("rtsp"))
+    // A WebRTC stream is an `rtsp` source in ZLMediaKit; `rtc`/`webrtc` are accepted as well.
+    schema.is_none_or(|s| s.is_empty() || ["rtsp", "rtc", "webrtc"].iter().any(|x| s.eq_ignore_ascii_case(x)))
 }
 
 fn normalize_vhost(inner: &Inner, vhost: &str) -> String {
@@ -429,4 +432,80 @@ async fn is_media_online(inner: Shared, req: Request) -> Response {
         online: bool,
     }
     json(&inner, &Online { code: 0, online })
+}
+
+/// `broadcastMessage?secret=&schema=&vhost=&app=&stream=&msg=` (ZLMediaKit §A7): delivers `msg`
+/// as a text message on the DataChannel of every player of the stream. Weir's additions:
+/// `target=players|publisher|all`, `session=<id>` (one session), `binary=1` (`msg` is base64 and
+/// is sent as a binary message). The reply adds `count`, the sessions the message was queued for.
+async fn broadcast_message(inner: Shared, req: Request) -> Response {
+    use base64::Engine as _;
+    let args = match management_args(&inner, req).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let (Some(schema), Some(vhost), Some(app), Some(stream), Some(msg)) = (
+        args.nonempty("schema"),
+        args.nonempty("vhost"),
+        args.nonempty("app"),
+        args.nonempty("stream"),
+        args.nonempty("msg"),
+    ) else {
+        return err(&inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\", \"msg\"");
+    };
+    let target = match args.nonempty("target").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("players") => weir_core::BroadcastTarget::Players,
+        Some("publisher") => weir_core::BroadcastTarget::Publisher,
+        Some("all") => weir_core::BroadcastTarget::All,
+        Some(other) => return err(&inner, -300, &format!("invalid target {other:?}: players, publisher or all")),
+    };
+    let binary = args.nonempty("binary").is_some_and(|b| b == "1" || b.eq_ignore_ascii_case("true"));
+    let payload = if binary {
+        match base64::engine::general_purpose::STANDARD.decode(msg.trim()) {
+            Ok(p) => p,
+            Err(e) => return err(&inner, -300, &format!("binary=1 needs base64 msg: {e}")),
+        }
+    } else {
+        msg.as_bytes().to_vec()
+    };
+    let key = match StreamKey::new(&normalize_vhost(&inner, vhost), app, stream) {
+        Ok(k) if schema_matches(Some(schema)) => k,
+        _ => return err(&inner, -500, "can not find the stream"),
+    };
+    let req = weir_core::BroadcastRequest {
+        key: key.clone(),
+        target,
+        session: args.nonempty("session").map(str::to_owned),
+        payload,
+        binary,
+    };
+    match inner.st.sessions.broadcast(req).await {
+        Ok(count) => {
+            tracing::info!(stream = %key, count, binary, "broadcastMessage delivered");
+            #[derive(Serialize)]
+            struct Sent {
+                code: i32,
+                count: usize,
+            }
+            json(&inner, &Sent { code: 0, count })
+        }
+        Err(SessionError::StreamNotFound) => err(&inner, -500, "can not find the stream"),
+        Err(e) => err(&inner, -1, &e.to_string()),
+    }
+}
+
+/// `listWebrtcRooms?secret=`: the rooms of the P2P signaling server (§A11),
+/// `{"code":0,"data":[{"room_id","tours":[{"guest_id","room_id"}],"guests":[{"guest_id"}]}]}`;
+/// `data` is absent when there is no room.
+async fn list_webrtc_rooms(inner: Shared, req: Request) -> Response {
+    if let Err(r) = management_args(&inner, req).await {
+        return r;
+    }
+    let rooms = inner.st.rooms.as_ref().map(|d| d.rooms_json()).unwrap_or_default();
+    match rooms {
+        serde_json::Value::Array(list) if !list.is_empty() => {
+            json(&inner, &serde_json::json!({"code": 0, "data": list}))
+        }
+        _ => json(&inner, &CodeOnly { code: 0 }),
+    }
 }

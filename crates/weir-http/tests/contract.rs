@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use weir_config::Config;
 use weir_core::{
-    BoxFuture, CandidatePlan, MediaKindTag, Registry, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, MediaKindTag, Registry, SessionAnswer, SessionError, SessionKind, SessionRequest,
     SessionService, SessionSummary, StreamKey, TrackInfo, TrickleOutcome,
 };
 use weir_http::candidates::{plan, CandidateInput, CandidateOverride};
@@ -33,6 +33,7 @@ struct Fake {
     next_token: Mutex<String>,
     /// id -> token
     live: Mutex<HashMap<String, String>>,
+    broadcasts: Mutex<Vec<BroadcastRequest>>,
 }
 
 impl Fake {
@@ -43,6 +44,7 @@ impl Fake {
             next_id: Mutex::new("sess1".into()),
             next_token: Mutex::new("tok".into()),
             live: Mutex::new(HashMap::new()),
+            broadcasts: Mutex::new(Vec::new()),
         })
     }
     fn fail(&self, e: SessionError) {
@@ -106,6 +108,13 @@ impl SessionService for Fake {
             Ok(serde_json::json!({ "id": id, "bytes": 42 }))
         })
     }
+    fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>> {
+        Box::pin(async move {
+            let known = req.key.stream == "cam";
+            self.broadcasts.lock().unwrap().push(req);
+            if known { Ok(2) } else { Err(SessionError::StreamNotFound) }
+        })
+    }
     fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>> {
         Box::pin(async move {
             self.live
@@ -133,6 +142,17 @@ struct App {
     router: Router,
     fake: Arc<Fake>,
     registry: Arc<Registry>,
+    rooms: Arc<FakeRooms>,
+}
+
+/// The P2P signaling rooms `listWebrtcRooms` reports (set by a test).
+#[derive(Default)]
+struct FakeRooms(Mutex<serde_json::Value>);
+
+impl weir_core::RoomDirectory for FakeRooms {
+    fn rooms_json(&self) -> serde_json::Value {
+        self.0.lock().unwrap().clone()
+    }
 }
 
 fn app_with(edit: impl FnOnce(&mut Config)) -> App {
@@ -156,6 +176,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
     edit(&mut cfg);
     let fake = Fake::new();
     let registry = Registry::new();
+    let rooms = Arc::new(FakeRooms::default());
     let state = HttpState {
         sessions: fake.clone(),
         registry: registry.clone(),
@@ -165,8 +186,9 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
             "<turn:127.0.0.1:3478?transport=udp>; rel=\"ice-server\"; username=\"u\"; credential=\"p\"".into(),
         ],
         started: Instant::now(),
+        rooms: Some(rooms.clone()),
     };
-    App { router: router(state), fake, registry }
+    App { router: router(state), fake, registry, rooms }
 }
 
 fn app() -> App {
@@ -693,6 +715,27 @@ async fn zlm_management_secret_and_ip() {
     assert_eq!(r.body, r#"{"code":0}"#);
 }
 
+#[tokio::test]
+async fn zlm_list_webrtc_rooms() {
+    let a = app();
+    // Secret protected like the other management APIs.
+    let r = req(Method::GET, "/index/api/listWebrtcRooms").send(&a).await;
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"secret\""}"#);
+    let r = req(Method::GET, "/index/api/listWebrtcRooms?secret=nope").send(&a).await;
+    assert_eq!(r.json()["code"], -100);
+    // No room: `data` absent.
+    let r = req(Method::GET, &format!("/index/api/listWebrtcRooms?secret={SECRET}")).send(&a).await;
+    assert_eq!(r.body, r#"{"code":0}"#);
+    assert_eq!(r.header("content-type"), Some(JSON_CT));
+    let rooms = serde_json::json!([
+        {"room_id":"alice","tours":[],"guests":[{"guest_id":"g1"}]},
+        {"room_id":"bob","tours":[{"guest_id":"g1","room_id":"alice"}],"guests":[]}
+    ]);
+    *a.rooms.0.lock().unwrap() = rooms.clone();
+    let r = req(Method::GET, &format!("/index/api/listwebrtcrooms?secret={SECRET}")).send(&a).await;
+    assert_eq!(r.json(), serde_json::json!({"code":0,"data":rooms}));
+}
+
 fn tracks() -> Vec<TrackInfo> {
     vec![
         TrackInfo { kind: MediaKindTag::Video, codec: "H264".into(), clock_rate: 90000, channels: None, fmtp: String::new() },
@@ -1101,4 +1144,47 @@ async fn served_over_loopback() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.ends_with("{\"code\":0}"), "{resp}");
     server.abort();
+}
+
+#[tokio::test]
+async fn zlm_broadcast_message() {
+    let a = app();
+    let base = format!("/index/api/broadcastMessage?secret={SECRET}&schema=rtsp&vhost=__defaultVhost__&app=live");
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=hello%20there")).send(&a).await;
+    assert_eq!(r.body, r#"{"code":0,"count":2}"#);
+    {
+        let b = a.fake.broadcasts.lock().unwrap();
+        let last = b.last().unwrap();
+        assert_eq!(last.payload, b"hello there");
+        assert!(!last.binary);
+        assert_eq!(last.target, BroadcastTarget::Players);
+        assert_eq!(last.session, None);
+    }
+    // Unknown stream, missing argument, bad secret.
+    let r = req(Method::GET, &format!("{base}&stream=nope&msg=x")).send(&a).await;
+    assert_eq!(r.body, r#"{"code":-500,"msg":"can not find the stream"}"#);
+    let r = req(Method::GET, &format!("{base}&stream=cam")).send(&a).await;
+    assert_eq!(r.json()["code"], -300);
+    let r = req(Method::GET, "/index/api/broadcastMessage?secret=bad&schema=rtsp&vhost=v&app=live&stream=cam&msg=x").send(&a).await;
+    assert_eq!(r.json()["code"], -100);
+    // Extensions: binary (base64), target, session; a JSON body.
+    let r = req(Method::POST, "/index/api/broadcastMessage")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"secret":"{SECRET}","schema":"rtsp","vhost":"__defaultVhost__","app":"live","stream":"cam","msg":"AAEC/w==","binary":"1","target":"all","session":"s1"}}"#
+        ))
+        .send(&a)
+        .await;
+    assert_eq!(r.body, r#"{"code":0,"count":2}"#);
+    let b = a.fake.broadcasts.lock().unwrap();
+    let last = b.last().unwrap();
+    assert_eq!(last.payload, vec![0, 1, 2, 255]);
+    assert!(last.binary);
+    assert_eq!(last.target, BroadcastTarget::All);
+    assert_eq!(last.session.as_deref(), Some("s1"));
+    drop(b);
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=x&target=everyone")).send(&a).await;
+    assert_eq!(r.json()["code"], -300);
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=%%%&binary=1")).send(&a).await;
+    assert_eq!(r.json()["code"], -300);
 }

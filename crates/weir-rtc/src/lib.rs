@@ -8,6 +8,7 @@
 //! through [`weir_core::SessionService`].
 
 pub mod codec;
+mod datachannel;
 pub mod demux;
 pub mod gop;
 pub mod keyframe;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use weir_core::{
-    BoxFuture, Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    BoxFuture, BroadcastRequest, Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest,
     SessionService, SessionSummary, TrickleOutcome,
 };
 
@@ -47,6 +48,15 @@ pub struct EngineConfig {
     pub keyframe_request_interval: Duration,
     pub max_sessions: usize,
     pub enable_echo: bool,
+    /// DataChannel: echo every message back to its sender (`rtc.datachannel_echo`).
+    pub datachannel_echo: bool,
+    /// DataChannel: a player's messages also reach the other players.
+    pub datachannel_relay_players: bool,
+    pub datachannel_max_message_size: usize,
+    /// Per-channel send queue bound for slow peers.
+    pub datachannel_buffer_bytes: usize,
+    /// SCTP stream ids of pre-negotiated channels accepted on every session.
+    pub datachannel_negotiated_ids: Vec<u16>,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +74,11 @@ impl Default for EngineConfig {
             keyframe_request_interval: Duration::from_millis(500),
             max_sessions: 20_000,
             enable_echo: true,
+            datachannel_echo: false,
+            datachannel_relay_players: false,
+            datachannel_max_message_size: 256 * 1024,
+            datachannel_buffer_bytes: 4 << 20,
+            datachannel_negotiated_ids: datachannel::NEGOTIATED_IDS.to_vec(),
         }
     }
 }
@@ -74,6 +89,7 @@ pub(crate) enum Command {
     Trickle { id: String, token: String, frag: String, reply: oneshot::Sender<Result<TrickleOutcome, SessionError>> },
     Stats { id: String, reply: oneshot::Sender<Result<serde_json::Value, SessionError>> },
     List { reply: oneshot::Sender<Vec<SessionSummary>> },
+    Broadcast { req: BroadcastRequest, reply: oneshot::Sender<Result<usize, SessionError>> },
 }
 
 /// Handle to the running engine. Cheap to clone; all state lives on the engine's own thread.
@@ -164,5 +180,9 @@ impl SessionService for Engine {
 
     fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>> {
         Box::pin(async move { self.call(|reply| Command::List { reply }).await.unwrap_or_default() })
+    }
+
+    fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>> {
+        Box::pin(async move { self.call(|reply| Command::Broadcast { req, reply }).await? })
     }
 }

@@ -13,6 +13,7 @@ use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use str0m::Rtc;
 use weir_core::{SessionKind, StreamKey};
 
+use crate::datachannel::DcState;
 use crate::rewrite::Rewriter;
 
 /// The sending side towards one player for one media kind ("down-track").
@@ -45,6 +46,7 @@ pub struct Counters {
     pub first_keyframe_at: Option<Instant>,
 }
 
+#[allow(clippy::large_enum_variant)] // one per session, never moved on the hot path
 pub enum Role {
     /// Media flows in from the peer; `ssrc -> (mid, kind)` learnt from the first packets.
     Publisher { tracks: HashMap<Ssrc, (Mid, MediaKind)> },
@@ -79,6 +81,7 @@ pub struct Session {
     pub ingress: HashMap<Mid, MediaIngressStats>,
     pub egress: HashMap<Mid, MediaEgressStats>,
     pub ice_generation: u32,
+    pub dc: DcState,
 }
 
 /// Most remote addresses a session keeps (ICE checks from several candidates of one peer).
@@ -159,6 +162,7 @@ impl Session {
             "tracks": tracks,
             "ingress": ingress,
             "egress": egress,
+            "datachannel": self.dc.stats_json(),
         })
     }
 }

@@ -16,15 +16,17 @@ use str0m::format::{CodecConfig, PayloadParams};
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::channel::{ChannelData, ChannelId};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use weir_core::util::random_alnum;
 use weir_core::{
-    Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionSummary,
+    BroadcastRequest, BroadcastTarget, Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionSummary,
     StreamKey, TrickleOutcome,
 };
 
+use crate::datachannel::{DcState, Enqueued};
 use crate::codec::{publisher_codecs, select_offer_codecs, track_info, video_codec};
 use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
 use crate::gop::{CachedPacket, GopCache};
@@ -165,11 +167,16 @@ struct Slot {
     stream: Option<usize>,
 }
 
+// Work items live for one processing round in a reused queue; boxing the RTP packet would add
+// an allocation per forwarded packet.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Rtp(usize, u64, RtpPacket),
     KeyframeRequest(usize, u64, KeyframeRequest),
     Connected(usize, u64),
     Close(usize, u64, &'static str),
+    ChannelData(usize, u64, ChannelData),
+    ChannelFlush(usize, u64, ChannelId),
 }
 
 struct Net {
@@ -355,6 +362,15 @@ impl Shard {
             self.by_addr.get(&(tcp, src)).copied()
         };
         let Some(idx) = idx else {
+            // A plain Binding request without credentials (SRS's documented connectivity
+            // check, `nc -u <ip> 8000`): answer with the mapped address, as a STUN server would.
+            if stun {
+                if let Some(resp) = weir_turn::stun::binding_response(data, src) {
+                    let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
+                    self.net.send(&Transmit { proto, source: src, destination: src, contents: resp.into() });
+                    return;
+                }
+            }
             self.unknown_packets += 1;
             return;
         };
@@ -435,6 +451,16 @@ impl Shard {
         for (idx, gen, reason) in expired {
             self.work.push_back(Work::Close(idx, gen, reason));
         }
+        // DataChannel queues normally refill on BufferedAmountLow; this catches any missed one.
+        for (idx, slot) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
+            if slot.session.dc.has_queued() {
+                for ch in 0..slot.session.dc.channels.len() {
+                    slot.session.dc.flush(&mut slot.session.rtc, ch);
+                }
+                drain_session(&mut slot.session, idx, slot.gen, &mut self.net, &mut self.timers, &mut self.work, now);
+            }
+        }
         for key in self.registry.expire_orphans(self.cfg.continue_push, now) {
             if let Some(&sidx) = self.stream_by_key.get(&key) {
                 info!(stream = %key, "publisher did not return within continue_push_ms; closing players");
@@ -484,6 +510,21 @@ impl Shard {
                 Work::Close(idx, gen, reason) => {
                     if self.is_live(idx, gen) {
                         self.close_session(idx, reason, now);
+                    }
+                }
+                Work::ChannelData(idx, gen, data) => {
+                    if self.is_live(idx, gen) {
+                        self.on_channel_data(idx, data, now);
+                    }
+                }
+                Work::ChannelFlush(idx, gen, id) => {
+                    if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                        if slot.gen == gen {
+                            if let Some(ch) = slot.session.dc.position(id) {
+                                slot.session.dc.flush(&mut slot.session.rtc, ch);
+                                drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+                            }
+                        }
                     }
                 }
             }
@@ -679,6 +720,102 @@ impl Shard {
     }
 
     // -----------------------------------------------------------------------------------------
+    // DataChannel routing
+
+    /// A message arrived on a session's DataChannel: relay it inside the stream. The payload is
+    /// never parsed; text stays text and binary stays binary.
+    fn on_channel_data(&mut self, idx: usize, data: ChannelData, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let Some(label) = slot.session.dc.on_data(data.id, data.data.len()) else { return };
+        if data.data.len() > self.cfg.datachannel_max_message_size {
+            // Over the advertised a=max-message-size: only this channel is closed (RFC 8841
+            // section 6.1 leaves the reaction to the receiver).
+            let sess = &mut slot.session;
+            warn!(session = %sess.id, stream = %sess.key, %label, len = data.data.len(),
+                limit = self.cfg.datachannel_max_message_size, "data channel message over datachannelMaxMessageSize; closing the channel");
+            sess.dc.count_refused();
+            sess.rtc.direct_api().close_data_channel(data.id);
+            sess.dc.on_close(data.id);
+            let gen = slot.gen;
+            drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+            return;
+        }
+        let stream_idx = slot.stream;
+        let kind = slot.session.kind;
+        let binary = data.binary;
+        let payload: Arc<[u8]> = Arc::from(data.data);
+        let mut targets: Vec<usize> = Vec::new();
+        if self.cfg.datachannel_echo {
+            targets.push(idx);
+        }
+        if let Some(st) = stream_idx.and_then(|i| self.streams.get(i)).and_then(|s| s.as_ref()) {
+            match kind {
+                SessionKind::Publish => targets.extend(st.players.iter().copied()),
+                SessionKind::Play => {
+                    targets.extend(st.publisher);
+                    if self.cfg.datachannel_relay_players {
+                        targets.extend(st.players.iter().copied().filter(|&p| p != idx));
+                    }
+                }
+                SessionKind::Echo => {}
+            }
+        }
+        for t in targets {
+            self.deliver(t, Some(&label), binary, payload.clone(), now);
+        }
+    }
+
+    /// Queues a message on the best channel of session `idx`. Returns false when the session has
+    /// no open channel or the message was dropped.
+    fn deliver(&mut self, idx: usize, label: Option<&str>, binary: bool, payload: Arc<[u8]>, now: Instant) -> bool {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return false };
+        let gen = slot.gen;
+        let sess = &mut slot.session;
+        let Some(ch) = sess.dc.target(label) else { return false };
+        let queued = match sess.dc.enqueue(ch, binary, payload, self.cfg.datachannel_buffer_bytes) {
+            Enqueued::Queued => {
+                sess.dc.flush(&mut sess.rtc, ch);
+                true
+            }
+            Enqueued::CloseSlow => {
+                let id = sess.dc.channels[ch].id;
+                warn!(session = %sess.id, stream = %sess.key, label = %sess.dc.channels[ch].label,
+                    bound = self.cfg.datachannel_buffer_bytes,
+                    "data channel closed: the peer does not read fast enough (send queue over datachannelBufferBytes)");
+                sess.rtc.direct_api().close_data_channel(id);
+                sess.dc.on_close(id);
+                false
+            }
+            Enqueued::Dropped | Enqueued::NoChannel => false,
+        };
+        drain_session(sess, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+        queued
+    }
+
+    fn broadcast(&mut self, req: BroadcastRequest, now: Instant) -> Result<usize, SessionError> {
+        let stream_idx = *self.stream_by_key.get(&req.key).ok_or(SessionError::StreamNotFound)?;
+        let Some(Some(st)) = self.streams.get(stream_idx) else { return Err(SessionError::StreamNotFound) };
+        let mut targets: Vec<usize> = Vec::new();
+        if matches!(req.target, BroadcastTarget::Publisher | BroadcastTarget::All) {
+            targets.extend(st.publisher);
+        }
+        if matches!(req.target, BroadcastTarget::Players | BroadcastTarget::All) {
+            targets.extend(st.players.iter().copied());
+        }
+        if let Some(only) = &req.session {
+            targets.retain(|&t| matches!(self.slots.get(t), Some(Some(s)) if &s.session.id == only));
+        }
+        let payload: Arc<[u8]> = Arc::from(req.payload);
+        let mut count = 0;
+        for t in targets {
+            if self.deliver(t, None, req.binary, payload.clone(), now) {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    // -----------------------------------------------------------------------------------------
     // Commands
 
     fn handle_command(&mut self, cmd: Command) {
@@ -719,6 +856,10 @@ impl Shard {
                 };
                 let _ = reply.send(res);
             }
+            Command::Broadcast { req, reply } => {
+                let res = self.broadcast(req, now);
+                let _ = reply.send(res);
+            }
             Command::List { reply } => {
                 let list = self
                     .slots
@@ -756,7 +897,14 @@ impl Shard {
             .set_local_ice_credentials(IceCreds { ufrag: ufrag.to_owned(), pass: pwd.to_owned() })
             .set_stats_interval(Some(Duration::from_secs(2)))
             .set_send_buffer_video(self.cfg.rtx_cache_packets)
-            .set_send_buffer_audio(self.cfg.rtx_cache_packets.min(512));
+            .set_send_buffer_audio(self.cfg.rtx_cache_packets.min(512))
+            // str0m uses one value for the advertised a=max-message-size and for its SCTP
+            // receive limit, and a message over the receive limit aborts the whole association.
+            // So the receive limit is set well above the policy (the answer is rewritten to
+            // advertise the policy), and a message between the two closes only its channel.
+            .set_sctp_max_message_size(u32::try_from(sctp_receive_limit(self.cfg.datachannel_max_message_size)).unwrap_or(u32::MAX))
+            // SCTP's own buffer; our per-channel queues (datachannelBufferBytes) sit in front.
+            .set_sctp_max_buffered_amount(1 << 20);
         *config.codec_config() = codecs;
         let mut rtc = config.build(Instant::now());
         let mut added = 0;
@@ -852,6 +1000,10 @@ impl Shard {
                 .collect()
         };
 
+        let mut dc = DcState::default();
+        if offer_text.lines().any(|l| l.starts_with("m=application")) {
+            dc.precreate_negotiated(&mut rtc, &self.cfg.datachannel_negotiated_ids);
+        }
         let id = ufrag.clone();
         let token = random_alnum(32);
         let (role, stream_idx) = match req.kind {
@@ -987,6 +1139,7 @@ impl Shard {
             ingress: HashMap::new(),
             egress: HashMap::new(),
             ice_generation: 1,
+            dc,
         };
         let gen = self.next_gen;
         self.next_gen += 1;
@@ -1012,7 +1165,8 @@ impl Shard {
         }
         self.drain(idx, gen, now);
         info!(session = %id, stream = %req.key, kind = ?req.kind, protocol = req.protocol, peer = ?req.peer, "session created");
-        Ok(SessionAnswer { id, token, sdp: answer.to_sdp_string(), remote_ufrag })
+        let sdp = advertise_max_message_size(&answer.to_sdp_string(), self.cfg.datachannel_max_message_size);
+        Ok(SessionAnswer { id, token, sdp, remote_ufrag })
     }
 
     fn alloc_stream(&mut self, key: StreamKey) -> usize {
@@ -1294,17 +1448,23 @@ fn drain_session(
                     work.push_back(Work::Rtp(idx, gen, p));
                 }
                 Event::KeyframeRequest(r) => work.push_back(Work::KeyframeRequest(idx, gen, r)),
-                Event::MediaIngressStats(s) => {
-                    if sess.ingress.len() < 8 || sess.ingress.contains_key(&s.mid) {
-                        sess.ingress.insert(s.mid, s);
-                    }
+                Event::MediaIngressStats(s) if sess.ingress.len() < 8 || sess.ingress.contains_key(&s.mid) => {
+                    sess.ingress.insert(s.mid, s);
                 }
-                Event::MediaEgressStats(s) => {
-                    if sess.egress.len() < 8 || sess.egress.contains_key(&s.mid) {
-                        sess.egress.insert(s.mid, s);
-                    }
+                Event::MediaEgressStats(s) if sess.egress.len() < 8 || sess.egress.contains_key(&s.mid) => {
+                    sess.egress.insert(s.mid, s);
                 }
                 Event::Closed => work.push_back(Work::Close(idx, gen, "peer closed the connection")),
+                Event::ChannelOpen(id, label) => {
+                    debug!(session = %sess.id, stream = %sess.key, %label, "data channel open");
+                    sess.dc.on_open(&mut sess.rtc, id, label);
+                }
+                Event::ChannelClose(id) => {
+                    debug!(session = %sess.id, stream = %sess.key, "data channel closed");
+                    sess.dc.on_close(id);
+                }
+                Event::ChannelData(d) => work.push_back(Work::ChannelData(idx, gen, d)),
+                Event::ChannelBufferedAmountLow(id) => work.push_back(Work::ChannelFlush(idx, gen, id)),
                 Event::IceConnectionStateChange(state) => {
                     debug!(session = %sess.id, ?state, "ICE state");
                 }
@@ -1340,6 +1500,25 @@ fn for_player(p: PayloadParams, free: &mut Vec<Pt>) -> Option<PayloadParams> {
     let pt = free.remove(0);
     let rtx = if p.spec().codec.is_video() && !free.is_empty() { Some(free.remove(0)) } else { None };
     Some(PayloadParams::new(pt, rtx, p.spec()))
+}
+
+/// SCTP receive limit for a policy limit of `policy` bytes: room for a hostile or mistaken
+/// sender to overshoot without aborting the association.
+fn sctp_receive_limit(policy: usize) -> usize {
+    policy.saturating_mul(4).max(1 << 20)
+}
+
+/// Rewrites `a=max-message-size` (RFC 8841) in an answer to the policy limit.
+fn advertise_max_message_size(sdp: &str, policy: usize) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("a=max-message-size:") {
+            out.push_str(&format!("a=max-message-size:{policy}\r\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// The `a=mid:` values of an offer, in order.

@@ -208,6 +208,14 @@
     if (audio) s.pc.addTransceiver('audio', { direction: 'recvonly' });
   }
 
+  // Extension point: functions registered with window.weir.addHook(fn) run as
+  // `await fn(pc, name, opts)` after the tracks are added and before the offer is created (the
+  // DataChannel tests create their channels there, see datachannel_inpage.js). No hook: no change.
+  const offerHooks = [];
+  async function beforeOffer(s, opts) {
+    for (const h of offerHooks) await h(s.pc, s.name, opts || {});
+  }
+
   async function createLocalOffer(s, gatherMs) {
     const offer = await s.pc.createOffer();
     await s.pc.setLocalDescription(offer);
@@ -233,6 +241,7 @@
     const s = newSession('publish', opts.name);
     try {
       await addSendTracks(s, opts);
+      await beforeOffer(s, opts);
       s.offerSdp = await createLocalOffer(s, opts.gatherMs ?? 1000);
     } catch (e) { closeSession(s); throw e; }
     return finishSignal(s, { url: opts.url, signaling: opts.signaling || 'whip' });
@@ -244,6 +253,7 @@
     try {
       attachVideo(s);
       addRecvTransceivers(s, opts);
+      await beforeOffer(s, opts);
       s.offerSdp = await createLocalOffer(s, opts.gatherMs ?? 1000);
     } catch (e) { closeSession(s); throw e; }
     return finishSignal(s, { url: opts.url, signaling: opts.signaling || 'whep' });
@@ -256,6 +266,7 @@
     try {
       if (opts.kind === 'publish') await addSendTracks(s, opts);
       else addRecvTransceivers(s, opts);
+      await beforeOffer(s, opts);
       s.offerSdp = await createLocalOffer(s, opts.gatherMs ?? 1000);
     } catch (e) { closeSession(s); throw e; }
     return { name: s.name, sdp: s.offerSdp };
@@ -386,6 +397,9 @@
   window.weir = {
     publish, play, offer, loopback, stats, close, closeAll, applyAnswer, waitFor, signal, parseLocation,
     sessions: () => [...sessions.keys()],
+    // The RTCPeerConnection of an in-page session (for extensions such as datachannel_inpage.js).
+    pc: (name) => getSession(name).pc,
+    addHook: (fn) => { offerHooks.push(fn); return offerHooks.length; },
     // Wait (in the page) until the session decodes more than `frames` video frames; returns stats.
     async waitDecoding(name, frames = 30, timeoutMs = 15000) {
       return waitFor(async () => {

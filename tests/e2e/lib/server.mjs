@@ -202,8 +202,39 @@ export class WeirServer {
   }
 }
 
+/** A free TCP port not in `avoid`. */
+async function freeTcpPortAvoiding(avoid) {
+  for (let i = 0; i < 50; i++) {
+    const p = await freeTcpPort();
+    if (!avoid.includes(p)) return p;
+  }
+  throw new Error('could not find a free TCP port');
+}
+
+// Ports the harness always chooses itself, so that test files never collide on a default
+// (the P2P signaling server would otherwise bind 3000/3001 in every file). A test can ask for a
+// free port with the value 'auto' (e.g. serverEnv: {WEIR_RTC_SIGNALINGSSLPORT: 'auto'}).
+const TCP_AUTO_PORTS = ['WEIR_RTC_SIGNALINGPORT', 'WEIR_RTC_SIGNALINGSSLPORT'];
+const UDP_TCP_AUTO_PORTS = ['WEIR_RTC_ICEPORT', 'WEIR_RTC_ICETCPPORT'];
+
+async function resolveAutoPorts(env, taken) {
+  for (const k of TCP_AUTO_PORTS) {
+    if (env[k] === 'auto') { env[k] = String(await freeTcpPortAvoiding(taken)); taken.push(Number(env[k])); }
+  }
+  let iceAuto = null;
+  for (const k of UDP_TCP_AUTO_PORTS) {
+    if (env[k] === 'auto') {
+      iceAuto = iceAuto || await freeUdpAndTcpPort(taken);
+      env[k] = String(iceAuto);
+    }
+  }
+  if (iceAuto) taken.push(iceAuto);
+}
+
 /**
  * Start a fresh server on free ports. `name` labels the log file under tests/e2e/artifacts/.
+ * The P2P signaling server gets a free ws port (`server.signalingPort`) and no wss listener
+ * unless `extraEnv` asks for one (`WEIR_RTC_SIGNALINGSSLPORT: 'auto'` -> `server.signalingSslPort`).
  */
 export async function startServer(name, extraEnv = {}) {
   const httpPort = await freeTcpPort();
@@ -220,9 +251,19 @@ export async function startServer(name, extraEnv = {}) {
     WEIR_GENERAL_MAXSTREAMWAITMS: String(MAX_STREAM_WAIT_MS),
     WEIR_API_SECRET: API_SECRET,
     WEIR_LOG: process.env.WEIR_LOG || 'info',
+    WEIR_RTC_SIGNALINGPORT: 'auto',
+    WEIR_RTC_SIGNALINGSSLPORT: '0',
+    // The embedded STUN/TURN server: one free port for UDP and TCP (`server.icePort`).
+    WEIR_RTC_ICEPORT: 'auto',
+    WEIR_RTC_ICETCPPORT: 'auto',
     ...extraEnv,
   };
+  await resolveAutoPorts(env, [httpPort, rtcPort]);
   const srv = new WeirServer({ name, bin: weirBinary(), httpPort, rtcPort, logFile, env });
+  srv.signalingPort = Number(env.WEIR_RTC_SIGNALINGPORT) || null;
+  srv.signalingSslPort = Number(env.WEIR_RTC_SIGNALINGSSLPORT) || null;
+  srv.icePort = Number(env.WEIR_RTC_ICEPORT) || null;
+  srv.iceTcpPort = Number(env.WEIR_RTC_ICETCPPORT) || null;
   await srv.start();
   return srv;
 }
