@@ -86,8 +86,9 @@ impl DcState {
         }
     }
 
-    /// A channel opened (in-band by the peer, or one of ours becoming usable).
-    pub fn on_open(&mut self, rtc: &mut Rtc, id: ChannelId, label: String) {
+    /// A channel opened (in-band by the peer, or one of ours becoming usable). True when it is a
+    /// channel the peer opened, false for our pre-created negotiated ones.
+    pub fn on_open(&mut self, rtc: &mut Rtc, id: ChannelId, label: &str) -> bool {
         let sctp_id = rtc.direct_api().sctp_stream_id_by_channel_id(id).unwrap_or(u16::MAX);
         let (ordered, reliable) = rtc
             .channel(id)
@@ -97,7 +98,7 @@ impl DcState {
             // One of the pre-created negotiated channels: it is usable once the peer uses it.
             ch.ordered = ordered;
             ch.reliable = reliable;
-            return;
+            return false;
         }
         if let Some(mut c) = rtc.channel(id) {
             // Below this, str0m tells us to refill from our queue.
@@ -107,7 +108,7 @@ impl DcState {
         self.channels.push(DcChannel {
             id,
             sctp_id,
-            label,
+            label: label.to_owned(),
             ordered,
             reliable,
             live: true,
@@ -115,6 +116,7 @@ impl DcState {
             queued_bytes: 0,
         });
         self.channels.sort_by_key(|c| c.sctp_id);
+        true
     }
 
     /// Counts a message that was refused (over the size limit).

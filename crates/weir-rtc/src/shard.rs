@@ -1456,11 +1456,12 @@ fn drain_session(
                 }
                 Event::Closed => work.push_back(Work::Close(idx, gen, "peer closed the connection")),
                 Event::ChannelOpen(id, label) => {
-                    debug!(session = %sess.id, stream = %sess.key, %label, "data channel open");
-                    sess.dc.on_open(&mut sess.rtc, id, label);
+                    if sess.dc.on_open(&mut sess.rtc, id, &label) {
+                        info!(session = %sess.id, stream = %sess.key, %label, "data channel open");
+                    }
                 }
                 Event::ChannelClose(id) => {
-                    debug!(session = %sess.id, stream = %sess.key, "data channel closed");
+                    info!(session = %sess.id, stream = %sess.key, "data channel closed");
                     sess.dc.on_close(id);
                 }
                 Event::ChannelData(d) => work.push_back(Work::ChannelData(idx, gen, d)),
