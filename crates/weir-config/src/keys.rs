@@ -1,7 +1,7 @@
 //! The table of every key Weir reads: canonical section and key names, how a value is parsed
 //! and validated, and how it is printed back. Also the ZLMediaKit keys Weir does not implement.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::Config;
@@ -354,43 +354,8 @@ pub(crate) fn comma_list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|e| !e.is_empty())
 }
 
-fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
-}
 
-/// One `allow_ip_range` entry as an inclusive range: an address, `lo-hi` (one address family,
-/// lo <= hi) or a CIDR block `net/bits`. IPv6 addresses may be bracketed.
-pub(crate) fn parse_ip_range(entry: &str) -> Option<(IpAddr, IpAddr)> {
-    if let Some((net, bits)) = entry.split_once('/') {
-        let bits: u32 = bits.trim().parse().ok()?;
-        return match parse_ip(net)? {
-            IpAddr::V4(v) if bits <= 32 => {
-                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                let lo = u32::from(v) & mask;
-                Some((Ipv4Addr::from(lo).into(), Ipv4Addr::from(lo | !mask).into()))
-            }
-            IpAddr::V6(v) if bits <= 128 => {
-                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                let lo = u128::from(v) & mask;
-                Some((Ipv6Addr::from(lo).into(), Ipv6Addr::from(lo | !mask).into()))
-            }
-            _ => None,
-        };
-    }
-    // `-` never occurs in an IPv4 or IPv6 address, so it separates the bounds.
-    let (lo, hi) = match entry.split_once('-') {
-        Some((lo, hi)) => (parse_ip(lo)?, parse_ip(hi)?),
-        None => {
-            let ip = parse_ip(entry)?;
-            (ip, ip)
-        }
-    };
-    (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then_some((lo, hi))
-}
+pub(crate) use weir_core::net::parse_ip_range;
 
 /// A STUN REALM: 1..=127 printable characters without a double quote or a backslash.
 fn realm(v: &str) -> Result<String, String> {

@@ -331,12 +331,7 @@ impl HttpConfig {
     /// everyone). IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are checked as IPv4.
     pub fn is_ip_allowed(&self, ip: IpAddr) -> bool {
         let ranges = self.allow_ip_ranges();
-        let ip = ip.to_canonical();
-        ranges.is_empty()
-            || ranges.iter().any(|(lo, hi)| {
-                let (lo, hi) = (lo.to_canonical(), hi.to_canonical());
-                lo.is_ipv4() == ip.is_ipv4() && lo <= ip && ip <= hi
-            })
+        ranges.is_empty() || weir_core::net::in_ranges(&ranges, ip)
     }
 }
 

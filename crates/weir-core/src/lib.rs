@@ -6,6 +6,7 @@
 //! on it; it depends on none of them.
 
 pub mod key;
+pub mod net;
 pub mod registry;
 pub mod rooms;
 pub mod session;

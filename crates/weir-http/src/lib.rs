@@ -22,7 +22,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod candidates;
-pub mod iprange;
 
 mod api;
 mod demo;
@@ -47,7 +46,6 @@ use weir_config::Config;
 use weir_core::{Registry, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
 
 use crate::candidates::{CandidateInput, CandidateOverride};
-use crate::iprange::AllowList;
 
 /// Everything the HTTP front needs. The binary builds it and serves [`router`].
 pub struct HttpState {
@@ -66,7 +64,9 @@ pub struct HttpState {
 /// Shared state of the handlers.
 pub(crate) struct Inner {
     pub(crate) st: HttpState,
-    pub(crate) allow: AllowList,
+    /// `http.allow_ip_range`, parsed once (validated when the configuration was loaded);
+    /// empty allows every address.
+    pub(crate) allow: Vec<weir_core::net::IpRange>,
     /// ICE generation per session (1 unless restarted through PATCH); the ETag is derived from it.
     etags: Mutex<HashMap<String, u32>>,
     ice_links: Vec<HeaderValue>,
@@ -187,7 +187,7 @@ pub fn router(state: HttpState) -> Router {
         })
         .collect();
     let inner: Shared = Arc::new(Inner {
-        allow: AllowList::parse(&state.config.http.allow_ip_range),
+        allow: state.config.http.allow_ip_ranges(),
         st: state,
         etags: Mutex::new(HashMap::new()),
         ice_links,
@@ -330,7 +330,7 @@ impl AuthFailure {
 pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secret: Option<&str>) -> Result<(), AuthFailure> {
     let ip = util::client_ip(req, inner.cfg());
     let allowed = match ip {
-        Some(ip) => inner.allow.allows(ip),
+        Some(ip) => inner.allow.is_empty() || weir_core::net::in_ranges(&inner.allow, ip),
         None => inner.cfg().http.allow_ip_range.trim().is_empty(),
     };
     if !allowed {

@@ -307,7 +307,12 @@ impl Shard {
                     Some(cmd) => self.handle_command(cmd),
                     None => break,
                 },
-                ready = async { self.net.udp.as_ref().map(|u| u.readable()) .expect("guarded by has_udp").await }, if has_udp => {
+                ready = async {
+                    match &self.net.udp {
+                        Some(u) => u.readable().await,
+                        None => std::future::pending().await,
+                    }
+                }, if has_udp => {
                     if ready.is_ok() {
                         self.read_udp(&mut buf);
                     }

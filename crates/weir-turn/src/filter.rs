@@ -18,55 +18,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Inclusive address ranges (a single address is `(a, a)`); both ends of one family.
-pub type IpRange = (IpAddr, IpAddr);
-
-/// Parses one entry: an address, `lo-hi`, or `net/bits` (IPv6 may be bracketed).
-pub fn parse_ip_range(entry: &str) -> Option<IpRange> {
-    let parse = |s: &str| s.trim().trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
-    let entry = entry.trim();
-    if let Some((net, bits)) = entry.split_once('/') {
-        let bits: u32 = bits.trim().parse().ok()?;
-        return match parse(net)? {
-            IpAddr::V4(v) if bits <= 32 => {
-                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                let lo = u32::from(v) & mask;
-                Some((Ipv4Addr::from(lo).into(), Ipv4Addr::from(lo | !mask).into()))
-            }
-            IpAddr::V6(v) if bits <= 128 => {
-                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                let lo = u128::from(v) & mask;
-                Some((Ipv6Addr::from(lo).into(), Ipv6Addr::from(lo | !mask).into()))
-            }
-            _ => None,
-        };
-    }
-    let (lo, hi) = match entry.split_once('-') {
-        Some((lo, hi)) => (parse(lo)?, parse(hi)?),
-        None => {
-            let ip = parse(entry)?;
-            (ip, ip)
-        }
-    };
-    (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then_some((lo, hi))
-}
-
-/// Parses a comma list of [`parse_ip_range`] entries; `Err` names the first bad entry.
-pub fn parse_ip_ranges(list: &str) -> Result<Vec<IpRange>, String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| parse_ip_range(e).ok_or_else(|| e.to_owned()))
-        .collect()
-}
-
-fn in_ranges(ranges: &[IpRange], ip: IpAddr) -> bool {
-    let ip = ip.to_canonical();
-    ranges.iter().any(|(lo, hi)| {
-        let (lo, hi) = (lo.to_canonical(), hi.to_canonical());
-        lo.is_ipv4() == ip.is_ipv4() && lo <= ip && ip <= hi
-    })
-}
+pub use weir_core::net::{in_ranges, parse_ip_range, parse_ip_ranges, IpRange};
 
 /// The special-purpose class of `ip`, if it is not a public unicast address.
 pub fn special_class(ip: IpAddr) -> Option<&'static str> {
