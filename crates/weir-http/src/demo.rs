@@ -8,6 +8,7 @@ const PUBLISH: &str = include_str!("../assets/publish.html");
 const PLAY: &str = include_str!("../assets/play.html");
 const CALL: &str = include_str!("../assets/call.html");
 const STYLE: &str = include_str!("../assets/style.css");
+const CHAT_JS: &str = include_str!("../assets/chat.js");
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -36,6 +37,10 @@ pub(crate) async fn play() -> Response {
 /// The 1:1 P2P call page (WebSocket signaling, media between the browsers).
 pub(crate) async fn call() -> Response {
     page("text/html; charset=utf-8", CALL)
+}
+
+pub(crate) async fn chat_js() -> Response {
+    page("text/javascript; charset=utf-8", CHAT_JS)
 }
 
 pub(crate) async fn style() -> Response {
