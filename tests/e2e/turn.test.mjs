@@ -177,11 +177,38 @@ ctx.test('refusals: 401 wrong password, 403 loopback/private peers, 486 quota, R
   }
 });
 
-ctx.test('WHIP/WHEP Link headers advertise the STUN and TURN servers', { timeout: 20000 }, async (t) => {
-  const s = ctx.server;
-  const r = await s.request('OPTIONS', '/whip/live/turn-link');
-  const link = r.headers.get('link') || '';
-  ctx.log(t, 'link', link);
-  assert.ok(link.includes(`<stun:127.0.0.1:${s.icePort}>; rel="ice-server"`), link);
-  assert.ok(link.includes(`<turn:127.0.0.1:${s.icePort}?transport=udp>; rel="ice-server"; username="${USER}"; credential="${PASSWORD}"; credential-type="password"`), link);
+ctx.test('WHIP/WHEP Link headers advertise the STUN and TURN servers (static user without turnSecret)', { timeout: 30000 }, async (t) => {
+  // This file's main server has turnSecret set (REST credentials, next test); the static user is
+  // advertised only by a server without it.
+  const s = await startServer('turn-static-link', { WEIR_RTC_ICEUFRAG: USER, WEIR_RTC_ICEPWD: PASSWORD });
+  try {
+    const r = await s.request('OPTIONS', '/whip/live/turn-link');
+    const link = r.headers.get('link') || '';
+    ctx.log(t, 'link', link);
+    assert.ok(link.includes(`<stun:127.0.0.1:${s.icePort}>; rel="ice-server"`), link);
+    assert.ok(link.includes(`<turn:127.0.0.1:${s.icePort}?transport=udp>; rel="ice-server"; username="${USER}"; credential="${PASSWORD}"; credential-type="password"`), link);
+  } finally {
+    await s.stop();
+  }
+});
+
+ctx.test('with turnSecret, WHIP/WHEP Link headers carry time-limited TURN REST credentials, not the static user', { timeout: 30000 }, async (t) => {
+  const { createHmac } = await import('node:crypto');
+  const SECRET_KEY = 'link-secret-42';
+  const s = await startServer('turn-rest-link', { WEIR_RTC_TURNSECRET: SECRET_KEY });
+  try {
+    const r = await s.request('OPTIONS', '/whip/live/turn-rest-link');
+    const link = r.headers.get('link') || '';
+    ctx.log(t, 'link', link);
+    const m = link.match(/<turn:127\.0\.0\.1:\d+\?transport=udp>; rel="ice-server"; username="(\d+):weir"; credential="([^"]+)"/);
+    assert.ok(m, `TURN link with a REST username: ${link}`);
+    const expiry = Number(m[1]);
+    const now = Math.floor(Date.now() / 1000);
+    assert.ok(expiry > now + 3600 && expiry <= now + 86400 + 60, `expiry ${expiry} is in the future, at most a day away`);
+    const expected = createHmac('sha1', SECRET_KEY).update(`${m[1]}:weir`).digest('base64');
+    assert.equal(m[2], expected, 'credential = base64(HMAC-SHA1(turnSecret, username))');
+    assert.ok(!link.includes(`username="${USER}"`), 'the static user is not advertised');
+  } finally {
+    await s.stop();
+  }
 });

@@ -119,29 +119,48 @@ fn turn_config(c: &Config) -> Result<weir_turn::TurnConfig> {
     })
 }
 
-/// `Link: rel="ice-server"` values for WHIP/WHEP answers: the embedded STUN server, and TURN
-/// (UDP, and TCP when `iceTcpPort` is set) with the static credentials when `enableTurn=1`.
+/// How long TURN credentials minted for a WHIP/WHEP answer stay valid (TURN REST API).
+const TURN_REST_TTL_SECS: u64 = 24 * 3600;
+
+/// `Link: rel="ice-server"` values for WHIP/WHEP answers (RFC 9725 section 4.6): the embedded
+/// STUN server, and TURN (UDP, and TCP when `iceTcpPort` is set) when `enableTurn=1`. With
+/// `turnSecret` set the TURN credentials are minted per answer and expire (coturn's TURN REST
+/// API convention), so the static `iceUfrag`/`icePwd` user is never handed to WHIP/WHEP clients;
+/// without it the static user is advertised, as ZLMediaKit does in its signaling.
 /// The host is the first `[rtc] externIP` address, else 127.0.0.1.
-fn ice_server_links(c: &Config) -> Vec<String> {
-    let r = &c.rtc;
+fn ice_server_links(c: &Config) -> weir_http::IceServers {
+    let r = c.rtc.clone();
     if r.ice_port == 0 {
-        return Vec::new();
+        return weir_http::static_ice_servers(Vec::new());
     }
     let host = extern_ips(c).first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut links = vec![format!("<stun:{}>; rel=\"ice-server\"", SocketAddr::new(host, r.ice_port))];
-    if r.enable_turn {
-        let cred = format!(
-            "; rel=\"ice-server\"; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
-            quote(&r.ice_ufrag),
-            quote(&r.ice_pwd)
-        );
-        links.push(format!("<turn:{}?transport=udp>{cred}", SocketAddr::new(host, r.ice_port)));
-        if r.ice_tcp_port != 0 {
-            links.push(format!("<turn:{}?transport=tcp>{cred}", SocketAddr::new(host, r.ice_tcp_port)));
+    Arc::new(move || {
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut links = vec![format!("<stun:{}>; rel=\"ice-server\"", SocketAddr::new(host, r.ice_port))];
+        if r.enable_turn {
+            let (user, pass) = if r.turn_secret.is_empty() {
+                (r.ice_ufrag.clone(), r.ice_pwd.clone())
+            } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let user = weir_turn::rest_username(now + TURN_REST_TTL_SECS, Some("weir"));
+                let pass = weir_turn::rest_password(&r.turn_secret, &user);
+                (user, pass)
+            };
+            let cred = format!(
+                "; rel=\"ice-server\"; username=\"{}\"; credential=\"{}\"; credential-type=\"password\"",
+                quote(&user),
+                quote(&pass)
+            );
+            links.push(format!("<turn:{}?transport=udp>{cred}", SocketAddr::new(host, r.ice_port)));
+            if r.ice_tcp_port != 0 {
+                links.push(format!("<turn:{}?transport=tcp>{cred}", SocketAddr::new(host, r.ice_tcp_port)));
+            }
         }
-    }
-    links
+        links
+    })
 }
 
 fn main() -> Result<()> {

@@ -53,12 +53,21 @@ pub struct HttpState {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
     /// Ready-made `Link` header values for ICE servers (RFC 9725 section 4.6); may be empty.
-    pub ice_servers: Vec<String>,
+    pub ice_servers: IceServers,
     /// When the server started (uptime in `/api/v1/server`).
     pub started: Instant,
     /// Rooms of the P2P signaling server (`/index/api/listWebrtcRooms`); `None`: no signaling
     /// server, the list is empty.
     pub rooms: Option<Arc<dyn weir_core::RoomDirectory>>,
+}
+
+/// Produces the `Link: rel="ice-server"` values for one answer. A function rather than a list so
+/// that time-limited TURN credentials (TURN REST API) can be minted per answer.
+pub type IceServers = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Fixed `Link` values (or none).
+pub fn static_ice_servers(links: Vec<String>) -> IceServers {
+    Arc::new(move || links.clone())
 }
 
 /// Shared state of the handlers.
@@ -69,7 +78,6 @@ pub(crate) struct Inner {
     pub(crate) allow: Vec<weir_core::net::IpRange>,
     /// ICE generation per session (1 unless restarted through PATCH); the ETag is derived from it.
     etags: Mutex<HashMap<String, u32>>,
-    ice_links: Vec<HeaderValue>,
 }
 
 pub(crate) type Shared = Arc<Inner>;
@@ -108,8 +116,13 @@ impl Inner {
 
     /// `Link` headers advertising the ICE servers.
     pub(crate) fn add_ice_links(&self, headers: &mut HeaderMap) {
-        for v in &self.ice_links {
-            headers.append(header::LINK, v.clone());
+        for v in (self.st.ice_servers)() {
+            match HeaderValue::from_str(&v) {
+                Ok(h) => {
+                    headers.append(header::LINK, h);
+                }
+                Err(_) => tracing::warn!(value = %v, "ICE server Link header value is not a valid header, skipped"),
+            }
         }
     }
 
@@ -175,22 +188,10 @@ fn make_etag(id: &str, generation: u32) -> String {
 /// Builds the router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
 /// peers and the IP allow-list see real addresses.
 pub fn router(state: HttpState) -> Router {
-    let ice_links = state
-        .ice_servers
-        .iter()
-        .filter_map(|v| match HeaderValue::from_str(v) {
-            Ok(h) => Some(h),
-            Err(_) => {
-                tracing::warn!(value = %v, "ICE server Link header value is not a valid header, skipped");
-                None
-            }
-        })
-        .collect();
     let inner: Shared = Arc::new(Inner {
         allow: state.config.http.allow_ip_ranges(),
         st: state,
         etags: Mutex::new(HashMap::new()),
-        ice_links,
     });
 
     let srs_whip = || post(srs::whip).delete(srs::delete);

@@ -181,10 +181,10 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
         sessions: fake.clone(),
         registry: registry.clone(),
         config: Arc::new(cfg),
-        ice_servers: vec![
+        ice_servers: weir_http::static_ice_servers(vec![
             "<stun:127.0.0.1:3478>; rel=\"ice-server\"".into(),
             "<turn:127.0.0.1:3478?transport=udp>; rel=\"ice-server\"; username=\"u\"; credential=\"p\"".into(),
-        ],
+        ]),
         started: Instant::now(),
         rooms: Some(rooms.clone()),
     };
