@@ -184,6 +184,8 @@ struct Net {
     udp_dual_stack: bool,
     tcp: HashMap<SocketAddr, TcpConn>,
     send_drops: u64,
+    /// UDP datagrams waiting for the next `sendmmsg`.
+    pending: Vec<(socket2::SockAddr, Vec<u8>)>,
 }
 
 struct TcpConn {
@@ -192,16 +194,23 @@ struct TcpConn {
     bound: bool,
 }
 
+/// Datagrams per `sendmmsg` call.
+const SEND_BATCH: usize = 64;
+
 impl Net {
-    fn send(&mut self, t: &Transmit) {
+    /// Queues a datagram. UDP datagrams are sent in batches by [`Net::flush`] (one `sendmmsg`
+    /// per 64 datagrams instead of one `sendto` each); the engine flushes at the end of every
+    /// loop turn, so nothing waits longer than the processing of one input.
+    fn send(&mut self, t: Transmit) {
         match t.proto {
             Protocol::Udp => {
-                let Some(udp) = &self.udp else { return };
+                if self.udp.is_none() {
+                    return;
+                }
                 let dest = if self.udp_dual_stack { v6_mapped(t.destination) } else { t.destination };
-                match udp.try_send_to(&t.contents, dest) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.send_drops += 1,
-                    Err(e) => debug!(error = %e, dest = %t.destination, "UDP send failed"),
+                self.pending.push((socket2::SockAddr::from(dest), t.contents.into()));
+                if self.pending.len() >= SEND_BATCH {
+                    self.flush();
                 }
             }
             _ => {
@@ -213,6 +222,47 @@ impl Net {
                 }
             }
         }
+    }
+
+    /// Sends every queued UDP datagram with `sendmmsg(2)`. A full socket buffer drops the rest
+    /// of the batch (UDP semantics; the peers' NACK/PLI recover), other errors skip one datagram.
+    fn flush(&mut self) {
+        use std::os::fd::AsRawFd;
+        let Some(udp) = &self.udp else {
+            self.pending.clear();
+            return;
+        };
+        let fd = udp.as_raw_fd();
+        let mut done = 0;
+        while done < self.pending.len() {
+            let batch = &self.pending[done..(done + SEND_BATCH).min(self.pending.len())];
+            // SAFETY: all-zero is a valid value for these plain C structs.
+            let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { std::mem::zeroed() };
+            let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+            for (i, (addr, data)) in batch.iter().enumerate() {
+                iovs[i] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+                hdrs[i].msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+                hdrs[i].msg_hdr.msg_namelen = addr.len();
+                hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+                hdrs[i].msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: `hdrs[..batch.len()]` point at `iovs`, the addresses and the payloads, all
+            // of which outlive the call; the kernel only reads them.
+            let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), batch.len() as libc::c_uint, 0) };
+            if n > 0 {
+                done += n as usize;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            if n == 0 || err.kind() == io::ErrorKind::WouldBlock {
+                self.send_drops += (self.pending.len() - done) as u64;
+                break;
+            }
+            // The first datagram of the batch failed (e.g. unreachable destination): skip it.
+            debug!(error = %err, "UDP send failed");
+            done += 1;
+        }
+        self.pending.clear();
     }
 }
 
@@ -264,7 +314,7 @@ impl Shard {
             cfg,
             registry,
             cert,
-            net: Net { udp, udp_dual_stack, tcp: HashMap::new(), send_drops: 0 },
+            net: Net { udp, udp_dual_stack, tcp: HashMap::new(), send_drops: 0, pending: Vec::with_capacity(SEND_BATCH) },
             tcp_listener: sockets.tcp,
             slots: Vec::new(),
             free: Vec::new(),
@@ -321,6 +371,7 @@ impl Shard {
                 _ = tokio::time::sleep_until(deadline.into()) => self.handle_timers(Instant::now()),
                 _ = housekeeping.tick() => self.housekeeping(Instant::now()),
             }
+            self.net.flush();
         }
         info!("media engine stopped");
     }
@@ -372,7 +423,7 @@ impl Shard {
             if stun {
                 if let Some(resp) = weir_turn::stun::binding_response(data, src) {
                     let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
-                    self.net.send(&Transmit { proto, source: src, destination: src, contents: resp.into() });
+                    self.net.send(Transmit { proto, source: src, destination: src, contents: resp.into() });
                     return;
                 }
             }
@@ -1440,7 +1491,7 @@ fn drain_session(
                 }
                 return;
             }
-            Ok(Output::Transmit(t)) => net.send(&t),
+            Ok(Output::Transmit(t)) => net.send(t),
             Ok(Output::Event(ev)) => match ev {
                 Event::Connected => {
                     sess.connected_at = Some(now);
