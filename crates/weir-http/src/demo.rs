@@ -8,7 +8,7 @@ const PUBLISH: &str = include_str!("../assets/publish.html");
 const PLAY: &str = include_str!("../assets/play.html");
 const CALL: &str = include_str!("../assets/call.html");
 const STYLE: &str = include_str!("../assets/style.css");
-const CHAT_JS: &str = include_str!("../assets/chat.js");
+const DEMO_JS: &str = include_str!("../assets/demo.js");
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
     (
@@ -39,8 +39,8 @@ pub(crate) async fn call() -> Response {
     page("text/html; charset=utf-8", CALL)
 }
 
-pub(crate) async fn chat_js() -> Response {
-    page("text/javascript; charset=utf-8", CHAT_JS)
+pub(crate) async fn demo_js() -> Response {
+    page("text/javascript; charset=utf-8", DEMO_JS)
 }
 
 pub(crate) async fn style() -> Response {

@@ -13,7 +13,7 @@
 //! | `/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/` (± trailing `/`) | POST, DELETE | SRS WHIP/WHEP |
 //! | `/rtc/v1/publish/`, `/rtc/v1/play/` (± trailing `/`) | POST | SRS JSON API |
 //! | `/api/v1/sessions`, `/api/v1/sessions/{id}`, `/api/v1/streams`, `/api/v1/server` | GET | Weir stats (secret) |
-//! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/call.html`, `/demo/style.css`, `/demo/chat.js`, `/favicon.ico` | GET | demo pages |
+//! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/call.html`, `/demo/style.css`, `/demo/demo.js`, `/favicon.ico` | GET | demo pages |
 //!
 //! `/index/api/*` names match case-insensitively, as in ZLMediaKit. `OPTIONS` is answered for
 //! every path (CORS preflight).
@@ -225,7 +225,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/demo/play.html", get(demo::play))
         .route("/demo/call.html", get(demo::call))
         .route("/demo/style.css", get(demo::style))
-        .route("/demo/chat.js", get(demo::chat_js))
+        .route("/demo/demo.js", get(demo::demo_js))
         .route("/favicon.ico", get(demo::favicon))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(inner.clone(), cors))

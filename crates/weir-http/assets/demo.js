@@ -1,6 +1,33 @@
-// Chat box of the demo pages: a DataChannel labelled "chat", created before the offer; the
-// server relays its messages inside the stream (publisher <-> players). Shared by publish.html
-// and play.html. `demo.chat` holds the lines (read by automated tests), `demo.chatState` the state.
+// Code shared by the demo pages publish.html and play.html.
+
+/// Resolves when ICE gathering is complete, or after `ms` (the server is ICE-lite and the pages
+/// do not trickle, so the offer carries whatever candidates exist by then).
+function waitForIceGathering(pc, ms) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const t = setTimeout(resolve, ms);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); }
+    });
+  });
+}
+
+/// One WHIP/WHEP exchange (RFC 9725): POST the offer, apply the answer. Returns the absolute URL
+/// of the session resource (from Location), or null.
+async function whipWhepExchange(pc, url, headers, what) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForIceGathering(pc, 1000);
+  const res = await fetch(url, { method: "POST", headers, body: pc.localDescription.sdp });
+  const body = await res.text();
+  if (res.status !== 201) throw new Error(`${what} POST failed: ${res.status} ${body}`);
+  const loc = res.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: body });
+  return loc ? new URL(loc, url).href : null;
+}
+
+// Chat box: a DataChannel labelled "chat", created before the offer; the server relays its
+// messages inside the stream (publisher <-> players). `demo.chat` holds the lines (read by
+// automated tests), `demo.chatState` the state.
 function weirChat(demo, $) {
   let chat = null;
   function chatLine(who, text) {
