@@ -1,24 +1,36 @@
-//! weir-bench: a WebRTC load generator and raw-limit probe (issue 5, first version).
+//! weir-bench: a WebRTC load generator and raw-limit probe for any WHIP/WHEP server.
 //!
 //! `weir-bench probe`  — SRTP (AES-128-GCM) protect + send to loopback with sendto / sendmmsg / GSO.
-//! `weir-bench fanout` — one WHIP publisher and N WHEP players (str0m clients) against a server.
-//!
-//! `WEIR_BENCH_DEBUG=1` prints the first packets of each player and, at the end, the packet
-//! numbers the first two players missed.
+//! `weir-bench fanout` — one WHIP publisher (str0m) and N cheap WHEP players (see `lite.rs`).
+//! `weir-bench many`   — several publishers, players spread over their streams.
+//! `weir-bench churn`  — players joining and leaving at a steady rate; memory/fds afterwards.
+//! `weir-bench idle`   — many connected sessions without media; memory per session.
+//! `weir-bench setup`  — sequential setups; percentiles of every step.
 
 mod args;
-mod fanout;
 mod h264;
+mod http;
+mod lite;
+mod players;
 mod probe;
+mod publisher;
+mod rtp;
+mod scenarios;
 mod srtp;
 mod sys;
 
 fn usage() -> ! {
     eprintln!(
         "usage:\n  weir-bench probe [--sockets N=100] [--packets M=200000] [--core C=0]\n  \
-         weir-bench fanout --whip URL --whep URL [--app live] [--stream bench] [--players N=10] [--duration S=10]\n        \
-         [--server-pid PID] [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--setup-timeout S=30] [--core C]\n\
-         URL templates may contain {{app}} and {{stream}}."
+         weir-bench fanout --whip URL --whep URL [--players N=10] [--duration S=10]\n  \
+         weir-bench many   --whip URL --whep URL [--publishers P=50] [--players-each N=10] [--duration S=10]\n  \
+         weir-bench churn  --whip URL --whep URL [--rate R/s=50] [--lifetime S=2] [--duration S=60] [--settle S=5]\n  \
+         weir-bench idle   --whip URL --whep URL [--sessions N=10000] [--duration S=10]\n  \
+         weir-bench setup  --whip URL --whep URL [--runs N=200]\n\
+         common: [--app live] [--stream bench] [--server-pid PID] [--core C (load generator)] [--threads T=1]\n        \
+         [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--setup-timeout S=30] [--verify-every N=100]\n        \
+         [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n\
+         URL templates may contain {{app}} and {{stream}}, e.g. 'http://127.0.0.1:8080/index/api/whep?app={{app}}&stream={{stream}}'."
     );
     std::process::exit(2)
 }
@@ -38,7 +50,14 @@ fn main() {
     };
     let r = match cmd.as_str() {
         "probe" => probe::run(&a),
-        "fanout" => fanout::run(&a),
+        "fanout" => a.num("players", 10).and_then(|n| scenarios::fanout(&a, 1, n)),
+        "many" => a
+            .num("publishers", 50)
+            .and_then(|p| a.num("players-each", 10).map(|n| (p, n)))
+            .and_then(|(p, n)| scenarios::fanout(&a, p, n)),
+        "churn" => scenarios::churn(&a),
+        "idle" => scenarios::idle(&a),
+        "setup" => scenarios::setup(&a),
         _ => usage(),
     };
     if let Err(e) = r {

@@ -12,6 +12,21 @@ const PAYLOAD_PACKET: usize = 1200; // RTP header + payload, before the tag
 const MMSG_BATCH: usize = 32;
 const GSO_SEGMENTS: usize = 8;
 
+/// One probe result: per-packet microseconds for SRTP encrypt, send, and both, by send method.
+pub struct ProbeRow {
+    pub method: &'static str,
+    pub encrypt_us: f64,
+    pub send_us: f64,
+    pub both_us: f64,
+}
+
+pub struct ProbeResult {
+    pub rows: Vec<ProbeRow>,
+    pub received: u64,
+    pub packet_bytes: usize,
+    pub gso_note: String,
+}
+
 pub fn run(a: &Args) -> Result<(), String> {
     let nsock: usize = a.num("sockets", 100)?;
     let npk: usize = a.num("packets", 200_000)?;
@@ -19,12 +34,39 @@ pub fn run(a: &Args) -> Result<(), String> {
     if nsock == 0 || npk == 0 || nsock > 10_000 || npk > 100_000_000 {
         return Err("--sockets 1..10000, --packets 1..1e8".into());
     }
+    let r = measure(nsock, npk, core)?;
+    let (rows, got, seg, gso_note) = (r.rows, r.received, r.packet_bytes, r.gso_note);
+    println!("weir-bench probe: {npk} packets of {} bytes (AES-128-GCM SRTP), {nsock} loopback sockets, core {core}", seg);
+    println!(
+        "{:<12} {:>12} {:>12} {:>12}",
+        "method", "encrypt us", "send us", "both us"
+    );
+    for r in &rows {
+        println!("{:<12} {:>12.3} {:>12.3} {:>12.3}", r.method, r.encrypt_us, r.send_us, r.both_us);
+    }
+    println!("(reader thread received {got} datagrams; loopback drops at full receive buffers do not change the sender's cost)");
+    let mut j = format!(
+        "{{\"bench\":\"probe\",\"sockets\":{nsock},\"packets\":{npk},\"packet_bytes\":{seg},\"core\":{core},\"cipher\":\"AEAD_AES_128_GCM\",\"received\":{got}"
+    );
+    for r in &rows {
+        j += &format!(",\"{}\":{{\"encrypt_us\":{:.4},\"send_us\":{:.4},\"both_us\":{:.4}}}", r.method, r.encrypt_us, r.send_us, r.both_us);
+    }
+    if !gso_note.is_empty() {
+        j += &format!(",\"gso_error\":{:?}", gso_note);
+    }
+    j += "}";
+    println!("{j}");
+    Ok(())
+}
+
+/// Runs the probe on `core` (the calling thread is pinned there: call it from a thread of its own).
+pub fn measure(nsock: usize, npk: usize, core: usize) -> Result<ProbeResult, String> {
     // Receivers: N loopback sockets drained by one reader thread (not pinned to our core).
     let mut rx = Vec::new();
     for _ in 0..nsock {
         let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         s.set_nonblocking(true).map_err(|e| e.to_string())?;
-        set_rcvbuf(&s, 1 << 20);
+        crate::sys::set_rcvbuf(&s, 1 << 20);
         rx.push(s);
     }
     let dests: Vec<SocketAddr> = rx.iter().map(|s| s.local_addr().unwrap()).collect();
@@ -179,27 +221,15 @@ pub fn run(a: &Args) -> Result<(), String> {
     let _ = reader.join();
     let got = received.load(Ordering::Relaxed);
 
-    println!("weir-bench probe: {npk} packets of {} bytes (AES-128-GCM SRTP), {nsock} loopback sockets, core {core}", seg);
-    println!(
-        "{:<12} {:>12} {:>12} {:>12}",
-        "method", "encrypt us", "send us", "both us"
-    );
-    for (m, e, s, b) in &rows {
-        println!("{m:<12} {e:>12.3} {s:>12.3} {b:>12.3}");
-    }
-    println!("(reader thread received {got} datagrams; loopback drops at full receive buffers do not change the sender's cost)");
-    let mut j = format!(
-        "{{\"bench\":\"probe\",\"sockets\":{nsock},\"packets\":{npk},\"packet_bytes\":{seg},\"core\":{core},\"cipher\":\"AEAD_AES_128_GCM\",\"received\":{got}"
-    );
-    for (m, e, s, b) in &rows {
-        j += &format!(",\"{m}\":{{\"encrypt_us\":{e:.4},\"send_us\":{s:.4},\"both_us\":{b:.4}}}");
-    }
-    if !gso_note.is_empty() {
-        j += &format!(",\"gso_error\":{:?}", gso_note);
-    }
-    j += "}";
-    println!("{j}");
-    Ok(())
+    Ok(ProbeResult {
+        rows: rows
+            .into_iter()
+            .map(|(method, encrypt_us, send_us, both_us)| ProbeRow { method, encrypt_us, send_us, both_us })
+            .collect(),
+        received: got,
+        packet_bytes: seg,
+        gso_note,
+    })
 }
 
 fn per(t: Instant, n: usize) -> f64 {
@@ -316,9 +346,6 @@ fn send_gso(fd: i32, buf: &[u8], seg: u16, a: &libc::sockaddr_in) -> Result<(), 
     Ok(())
 }
 
-fn set_rcvbuf(s: &UdpSocket, n: i32) {
-    setsockopt_int(s.as_raw_fd(), libc::SO_RCVBUF, n);
-}
 fn set_sndbuf(s: &UdpSocket, n: i32) {
     setsockopt_int(s.as_raw_fd(), libc::SO_SNDBUF, n);
 }

@@ -1,6 +1,13 @@
-//! SRTP protect with AEAD_AES_128_GCM (RFC 7714), the profile Chromium negotiates first.
+//! SRTP with AEAD_AES_128_GCM / AEAD_AES_256_GCM (RFC 7714), the profiles WebRTC servers pick,
+//! and the RFC 3711 key derivation from DTLS-SRTP keying material (RFC 5764).
+//!
+//! Hand-written because no crate exposes SRTP contexts separately from a whole WebRTC stack
+//! (str0m keeps its own private); the load generator needs to decrypt only a sample of packets
+//! and to protect the RTCP it writes itself.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
+use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_256};
+use aws_lc_rs::iv::FixedLength;
 
 pub const TAG_LEN: usize = 16;
 pub const RTP_HEADER_LEN: usize = 12;
@@ -16,6 +23,71 @@ impl SrtpGcm {
             key: LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key).expect("aes-128-gcm key")),
             salt: *salt,
         }
+    }
+
+    /// A 16-byte key gives AES-128-GCM, a 32-byte key AES-256-GCM.
+    pub fn with_key(key: &[u8], salt: &[u8; 12]) -> Option<SrtpGcm> {
+        let alg = match key.len() {
+            16 => &AES_128_GCM,
+            32 => &AES_256_GCM,
+            _ => return None,
+        };
+        Some(SrtpGcm {
+            key: LessSafeKey::new(UnboundKey::new(alg, key).ok()?),
+            salt: *salt,
+        })
+    }
+
+    /// Decrypts an SRTP packet with any RTP header (CSRCs, extensions: all of it is the AAD,
+    /// RFC 7714 section 8.2). Returns the plaintext payload.
+    pub fn unprotect_payload(&self, pkt: &[u8], roc: u32) -> Option<Vec<u8>> {
+        let hlen = crate::rtp::header_len(pkt)?;
+        if pkt.len() < hlen + TAG_LEN {
+            return None;
+        }
+        let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let nonce = Nonce::assume_unique_for_key(self.iv(ssrc, roc, seq));
+        let mut body = pkt[hlen..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(&pkt[..hlen]), &mut body)
+            .ok()?
+            .len();
+        body.truncate(plain);
+        Some(body)
+    }
+
+    /// SRTCP protect (RFC 7714 section 9): the first 8 bytes stay clear and, with the E flag and
+    /// SRTCP index, form the AAD; the rest is encrypted; tag then E||index are appended.
+    pub fn protect_rtcp(&self, rtcp: &[u8], index: u32, out: &mut Vec<u8>) -> bool {
+        if rtcp.len() < 8 {
+            return false;
+        }
+        let ssrc = u32::from_be_bytes([rtcp[4], rtcp[5], rtcp[6], rtcp[7]]);
+        let e_and_index = 0x8000_0000 | (index & 0x7fff_ffff);
+        let mut iv = [0u8; 12];
+        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+        iv[8..12].copy_from_slice(&(index & 0x7fff_ffff).to_be_bytes());
+        for (b, s) in iv.iter_mut().zip(self.salt.iter()) {
+            *b ^= s;
+        }
+        let mut aad = [0u8; 12];
+        aad[..8].copy_from_slice(&rtcp[..8]);
+        aad[8..].copy_from_slice(&e_and_index.to_be_bytes());
+        out.clear();
+        out.extend_from_slice(rtcp);
+        let (_, body) = out.split_at_mut(8);
+        let Ok(tag) = self.key.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(&aad[..]),
+            body,
+        ) else {
+            return false;
+        };
+        out.extend_from_slice(tag.as_ref());
+        out.extend_from_slice(&e_and_index.to_be_bytes());
+        true
     }
 
     /// RFC 7714 section 8.1: IV = (00 00 || SSRC || ROC || SEQ) XOR salt.
@@ -63,6 +135,72 @@ impl SrtpGcm {
         let mut out = pkt[..RTP_HEADER_LEN].to_vec();
         out.extend_from_slice(&body);
         Some(out)
+    }
+}
+
+/// The RFC 3711 section 4.3 key derivation with the AES-CM PRF (RFC 7714 section 11 keeps it
+/// for the GCM profiles): the master salt is left-aligned in the 112-bit x, the label XORed into
+/// its 8th byte, the key derivation rate is 0; the output is the AES-CTR keystream from x * 2^16.
+pub fn kdf(master_key: &[u8], master_salt: &[u8], label: u8, out: &mut [u8]) -> bool {
+    let alg = match master_key.len() {
+        16 => &AES_128,
+        32 => &AES_256,
+        _ => return false,
+    };
+    let mut x = [0u8; 16];
+    let n = master_salt.len().min(14);
+    x[..n].copy_from_slice(&master_salt[..n]);
+    x[7] ^= label;
+    let Ok(key) = UnboundCipherKey::new(alg, master_key).and_then(EncryptingKey::ctr) else {
+        return false;
+    };
+    out.fill(0);
+    key.less_safe_encrypt(out, EncryptionContext::Iv128(FixedLength::from(x)))
+        .is_ok()
+}
+
+/// Session contexts of one DTLS-SRTP association, from the receiving side's point of view.
+pub struct SrtpSession {
+    /// Decrypts what the remote side sends (its SRTP).
+    pub rtp_in: SrtpGcm,
+    /// Protects the RTCP we send.
+    pub rtcp_out: SrtpGcm,
+    /// Next SRTCP index.
+    pub srtcp_index: u32,
+}
+
+impl SrtpSession {
+    /// `material` is the RFC 5764 section 4.2 export: client key, server key, client salt, server
+    /// salt; `key_len` 16 (AES-128) or 32 (AES-256), salts 12 bytes (GCM).
+    pub fn from_keying_material(material: &[u8], key_len: usize, we_are_client: bool) -> Option<SrtpSession> {
+        const SALT: usize = 12;
+        if material.len() != 2 * key_len + 2 * SALT {
+            return None;
+        }
+        let (ck, rest) = material.split_at(key_len);
+        let (sk, rest) = rest.split_at(key_len);
+        let (cs, ss) = rest.split_at(SALT);
+        let (local, remote) = if we_are_client { ((ck, cs), (sk, ss)) } else { ((sk, ss), (ck, cs)) };
+        let derive = |(mk, ms): (&[u8], &[u8]), key_label: u8, salt_label: u8| -> Option<SrtpGcm> {
+            let mut key = vec![0u8; key_len];
+            let mut salt = [0u8; SALT];
+            if !kdf(mk, ms, key_label, &mut key) || !kdf(mk, ms, salt_label, &mut salt) {
+                return None;
+            }
+            SrtpGcm::with_key(&key, &salt)
+        };
+        // Labels (RFC 3711 section 4.3.2): 0/2 SRTP key/salt, 3/5 SRTCP key/salt.
+        Some(SrtpSession {
+            rtp_in: derive(remote, 0, 2)?,
+            rtcp_out: derive(local, 3, 5)?,
+            srtcp_index: 0,
+        })
+    }
+
+    pub fn protect_rtcp(&mut self, rtcp: &[u8], out: &mut Vec<u8>) -> bool {
+        let ok = self.rtcp_out.protect_rtcp(rtcp, self.srtcp_index, out);
+        self.srtcp_index = (self.srtcp_index + 1) & 0x7fff_ffff;
+        ok
     }
 }
 
@@ -122,6 +260,38 @@ mod tests {
         assert_eq!(back.len(), 1200);
         assert!(back[12..].iter().all(|&b| b == 0xab));
         assert!(s.unprotect(&p, 1).is_none(), "ROC is part of the IV");
+    }
+
+    #[test]
+    fn rfc3711_kdf_test_vectors() {
+        // RFC 3711 appendix B.3 (key derivation test vectors).
+        let mk: [u8; 16] = hex("E1F97A0D3E018BE0D64FA32C06DE4139");
+        let ms = hexv("0EC675AD498AFEEBB6960B3AABE6");
+        let mut k = [0u8; 16];
+        assert!(kdf(&mk, &ms, 0, &mut k));
+        assert_eq!(k.to_vec(), hexv("C61E7A93744F39EE10734AFE3FF7A087"));
+        let mut salt = [0u8; 14];
+        assert!(kdf(&mk, &ms, 2, &mut salt));
+        assert_eq!(salt.to_vec(), hexv("30CBBC08863D8C85D49DB34A9AE1"));
+        let mut auth = [0u8; 20];
+        assert!(kdf(&mk, &ms, 1, &mut auth));
+        assert_eq!(auth.to_vec(), hexv("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"));
+    }
+
+    #[test]
+    fn rfc7714_srtcp_test_vector_17_1() {
+        // RFC 7714 section 17.1: AEAD_AES_128_GCM SRTCP, SRTCP index 0x5d4.
+        let key: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f");
+        let salt: [u8; 12] = hex("517569642070726f2071756f");
+        let s = SrtpGcm::new(&key, &salt);
+        let mut out = Vec::new();
+        let rtcp = hexv("81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef");
+        assert!(s.protect_rtcp(&rtcp, 0x5d4, &mut out));
+        assert_eq!(&out[..8], &rtcp[..8]);
+        assert_eq!(out.len(), rtcp.len() + TAG_LEN + 4);
+        assert_eq!(&out[out.len() - 4..], &[0x80, 0, 0x05, 0xd4]);
+        let want = hexv("81c8000d4d61727363e94885dcdab67ca727d7662f6b7e997ff5c0f76c06f32dc676a5f1730d6fda4ce09b4686303ded0bb9275bc84aa45896cf4d2fc5abf87245d9eade800005d4");
+        assert_eq!(out, want);
     }
 
     fn hexv(s: &str) -> Vec<u8> {

@@ -76,7 +76,12 @@ pub struct Session {
     /// Advertised local candidates; str0m checks a request's destination against them.
     pub local_udp: Vec<SocketAddr>,
     pub local_tcp: Vec<SocketAddr>,
+    /// When str0m wants its next `Input::Timeout` (from the last `poll_output`).
     pub next_timeout: Instant,
+    /// Packets were written with `write_rtp` since the last `Input::Timeout`. str0m sends a
+    /// written packet only after a timeout has timestamped it; the engine gives that timeout
+    /// once per loop turn for all packets written in the turn (`Shard::send_written_media`).
+    pub media_written: bool,
     pub counters: Counters,
     pub ingress: HashMap<Mid, MediaIngressStats>,
     pub egress: HashMap<Mid, MediaEgressStats>,

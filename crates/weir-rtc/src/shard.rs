@@ -15,7 +15,7 @@ use str0m::config::DtlsCert;
 use str0m::format::{CodecConfig, PayloadParams};
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
 use str0m::channel::{ChannelData, ChannelId};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
@@ -289,11 +289,16 @@ struct Shard {
     free: Vec<usize>,
     next_gen: u64,
     live_sessions: usize,
+    /// Sessions closed since memory was last handed back to the OS (`release_freed_memory`).
+    closed_since_trim: usize,
+    last_trim: Instant,
     by_ufrag: HashMap<String, usize>,
     by_addr: HashMap<(bool, SocketAddr), usize>,
     streams: Vec<Option<StreamState>>,
     stream_by_key: HashMap<StreamKey, usize>,
     timers: Timers,
+    /// Sessions with `Session::media_written` set, in the order they were written to.
+    media_written: Vec<(usize, u64)>,
     work: VecDeque<Work>,
     unknown_packets: u64,
 }
@@ -320,11 +325,14 @@ impl Shard {
             free: Vec::new(),
             next_gen: 1,
             live_sessions: 0,
+            closed_since_trim: 0,
+            last_trim: Instant::now(),
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
             streams: Vec::new(),
             stream_by_key: HashMap::new(),
             timers: BinaryHeap::new(),
+            media_written: Vec::new(),
             work: VecDeque::new(),
             unknown_packets: 0,
         })
@@ -371,6 +379,7 @@ impl Shard {
                 _ = tokio::time::sleep_until(deadline.into()) => self.handle_timers(Instant::now()),
                 _ = housekeeping.tick() => self.housekeeping(Instant::now()),
             }
+            self.send_written_media();
             self.net.flush();
         }
         info!("media engine stopped");
@@ -484,12 +493,38 @@ impl Shard {
             if slot.gen != gen || slot.session.next_timeout != t {
                 continue; // stale entry: the session re-armed its timer since
             }
-            if let Err(e) = slot.session.rtc.handle_input(Input::Timeout(now)) {
-                debug!(session = %slot.session.id, error = %e, "timeout handling failed");
-            }
+            give_timeout(&mut slot.session, now);
             self.drain(idx, gen, now);
         }
         self.process_work(now);
+    }
+
+    /// Sends what was written to down-tracks during this loop turn: one `Input::Timeout` per
+    /// written session releases all its new packets from str0m's send queue (a `poll_output`
+    /// right after `write_rtp` only reports an already-due timeout, so the engine does not
+    /// poll between writes). Runs at the end of every loop turn, before the `sendmmsg` flush.
+    fn send_written_media(&mut self) {
+        if self.media_written.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.media_written.len() {
+            let (idx, gen) = self.media_written[i];
+            i += 1;
+            if let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
+                if slot.gen == gen && std::mem::take(&mut slot.session.media_written) {
+                    give_timeout(&mut slot.session, now);
+                    drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+                }
+            }
+            if i == self.media_written.len() {
+                // Events of the drained sessions (a publisher's reordered packets, keyframe
+                // requests) may write to more down-tracks; those are sent in this pass too.
+                self.process_work(now);
+            }
+        }
+        self.media_written.clear();
     }
 
     fn housekeeping(&mut self, now: Instant) {
@@ -535,6 +570,24 @@ impl Shard {
             self.net.tcp.remove(&a);
         }
         self.process_work(now);
+        self.release_freed_memory(now);
+    }
+
+    /// After sessions ended, hands freed heap pages back to the OS at most every 5 s. glibc's
+    /// allocator otherwise keeps the peak (a burst of 10,000 sessions left ~300 MB resident after
+    /// they all ended), which operators read as a leak; `malloc_trim` costs a few milliseconds
+    /// on a large heap, hence the rate limit and doing it only after closes.
+    fn release_freed_memory(&mut self, now: Instant) {
+        if self.closed_since_trim == 0 || now.saturating_duration_since(self.last_trim) < Duration::from_secs(5) {
+            return;
+        }
+        self.closed_since_trim = 0;
+        self.last_trim = now;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -615,8 +668,8 @@ impl Shard {
                     );
                     sess.counters.tx_packets += 1;
                     sess.counters.tx_bytes += pkt.payload.len() as u64;
+                    note_media_written(sess, idx, gen, &mut self.media_written);
                 }
-                drain_session(sess, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
             }
             Role::Publisher { tracks } => {
                 let kind = match tracks.get(&ssrc) {
@@ -670,10 +723,11 @@ impl Shard {
                 let mut want_keyframe = false;
                 for &p in &stream.players {
                     let Some(Some(pslot)) = self.slots.get_mut(p) else { continue };
-                    let pgen = pslot.gen;
-                    let player = &mut pslot.session;
-                    want_keyframe |= write_to_player(player, kind, &fwd, &params, epoch, now);
-                    drain_session(player, p, pgen, &mut self.net, &mut self.timers, &mut self.work, now);
+                    match write_to_player(&mut pslot.session, kind, &fwd, &params, epoch, now) {
+                        PlayerWrite::Written => note_media_written(&mut pslot.session, p, pslot.gen, &mut self.media_written),
+                        PlayerWrite::NeedsKeyframe => want_keyframe = true,
+                        PlayerWrite::Skipped => {}
+                    }
                 }
                 if want_keyframe {
                     self.request_keyframe(stream_idx, now);
@@ -716,10 +770,12 @@ impl Shard {
                     ext: ExtensionValues::default(),
                     keyframe: i == 0,
                 };
-                need_keyframe |= write_to_player(player, MediaKind::Video, &fwd, params, epoch, now);
+                match write_to_player(player, MediaKind::Video, &fwd, params, epoch, now) {
+                    PlayerWrite::Written => note_media_written(player, idx, gen, &mut self.media_written),
+                    PlayerWrite::NeedsKeyframe => need_keyframe = true,
+                    PlayerWrite::Skipped => {}
+                }
                 sent += 1;
-                // Drain as we go: the single-mutation rule of str0m (see its crate docs).
-                drain_session(player, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
             }
             player.counters.fast_start_packets += sent;
             if sent > 0 {
@@ -952,6 +1008,9 @@ impl Shard {
             .set_dtls_cert(self.cert.clone())
             .set_local_ice_credentials(IceCreds { ufrag: ufrag.to_owned(), pass: pwd.to_owned() })
             .set_stats_interval(Some(Duration::from_secs(2)))
+            // Answered when a peer offers it, forwarded from publisher to players (id 7 is free
+            // in str0m's standard map; an offer's own id wins).
+            .set_extension(7, Extension::AbsoluteCaptureTime)
             .set_send_buffer_video(self.cfg.rtx_cache_packets)
             .set_send_buffer_audio(self.cfg.rtx_cache_packets.min(512))
             // str0m uses one value for the advertised a=max-message-size and for its SCTP
@@ -962,6 +1021,9 @@ impl Shard {
             // SCTP's own buffer; our per-channel queues (datachannelBufferBytes) sit in front.
             .set_sctp_max_buffered_amount(1 << 20);
         *config.codec_config() = codecs;
+        if req.kind == SessionKind::Play {
+            config = without_transport_cc(config);
+        }
         let mut rtc = config.build(Instant::now());
         let mut added = 0;
         for &addr in &req.candidates.udp {
@@ -1191,6 +1253,7 @@ impl Shard {
             local_udp: req.candidates.udp.clone(),
             local_tcp: req.candidates.tcp.clone(),
             next_timeout: now,
+            media_written: false,
             counters: Counters::default(),
             ingress: HashMap::new(),
             egress: HashMap::new(),
@@ -1326,6 +1389,7 @@ impl Shard {
         let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.take()) else { return };
         self.free.push(idx);
         self.live_sessions = self.live_sessions.saturating_sub(1);
+        self.closed_since_trim += 1;
         let Slot { session: mut sess, stream, .. } = slot;
         sess.rtc.disconnect();
         for u in &sess.ufrags {
@@ -1405,22 +1469,36 @@ fn forwarded_ext(e: &ExtensionValues) -> ExtensionValues {
         audio_level: e.audio_level,
         voice_activity: e.voice_activity,
         video_orientation: e.video_orientation,
+        // When the capture happened (abs-capture-time): end-to-end latency and A/V sync for
+        // the players, and what weir-bench measures latency through the server with.
+        abs_capture_time: e.abs_capture_time.clone(),
         ..Default::default()
     }
 }
 
-/// Writes one packet to a player's down-track. Returns true when the player needs a keyframe.
-fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &PayloadParams, epoch: u32, now: Instant) -> bool {
+/// What [`write_to_player`] did with a packet.
+enum PlayerWrite {
+    /// Queued in the player's `Rtc`; it goes out with the session's next `Input::Timeout`.
+    Written,
+    /// Dropped: the player waits for a keyframe (a new player or a new publisher).
+    NeedsKeyframe,
+    /// Dropped: not connected yet, no such down-track or no matching codec.
+    Skipped,
+}
+
+/// Writes one packet to a player's down-track.
+fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &PayloadParams, epoch: u32, now: Instant) -> PlayerWrite {
+    use PlayerWrite::{NeedsKeyframe, Skipped, Written};
     if player.connected_at.is_none() {
-        return false;
+        return Skipped;
     }
     let Session { rtc, role, counters, .. } = player;
-    let Role::Player { audio, video } = role else { return false };
+    let Role::Player { audio, video } = role else { return Skipped };
     let dt = match kind {
         MediaKind::Audio => audio.as_mut(),
         MediaKind::Video => video.as_mut(),
     };
-    let Some(dt) = dt else { return false };
+    let Some(dt) = dt else { return Skipped };
     // A new source epoch (publisher reconnected): re-learn payload types, and video restarts
     // at a keyframe so the player's decoder never sees the new stream mid-GOP.
     if dt.rewriter.epoch().is_some_and(|e| e != epoch) {
@@ -1432,9 +1510,9 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     let local_pt = match dt.pt_map.iter().find(|(s, _)| *s == fwd.pt) {
         Some((_, l)) => *l,
         None => {
-            let Some(local) = rtc.codec_config().match_params(*src).map(|p| p.pt()) else { return false };
+            let Some(local) = rtc.codec_config().match_params(*src).map(|p| p.pt()) else { return Skipped };
             if !rtc.media(dt.mid).is_some_and(|m| m.remote_pts().contains(&local)) {
-                return false; // a new publisher with a codec this player did not negotiate
+                return Skipped; // a new publisher with a codec this player did not negotiate
             }
             if dt.pt_map.len() < 8 {
                 dt.pt_map.push((fwd.pt, local));
@@ -1444,13 +1522,13 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     };
     if dt.waiting_keyframe {
         if !fwd.keyframe {
-            return true;
+            return NeedsKeyframe;
         }
         dt.waiting_keyframe = false;
     }
-    let Some((seq, ts)) = dt.rewriter.map(epoch, fwd.seq, fwd.ts, now) else { return false };
+    let Some((seq, ts)) = dt.rewriter.map(epoch, fwd.seq, fwd.ts, now) else { return Skipped };
     let mut api = rtc.direct_api();
-    let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return false };
+    let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return Skipped };
     tx.write_rtp(
         RtpWrite::new(local_pt, seq.into(), ts, fwd.arrival, fwd.payload.clone())
             .marker(fwd.marker)
@@ -1463,7 +1541,24 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     if fwd.keyframe {
         counters.first_keyframe_at.get_or_insert(now);
     }
-    false
+    Written
+}
+
+/// Records that `sess` has packets waiting for their `Input::Timeout` (see
+/// [`Shard::send_written_media`]); each session is listed once per loop turn.
+fn note_media_written(sess: &mut Session, idx: usize, gen: u64, written: &mut Vec<(usize, u64)>) {
+    if !sess.media_written {
+        sess.media_written = true;
+        written.push((idx, gen));
+    }
+}
+
+/// Feeds `Input::Timeout(now)` to a session's `Rtc`: str0m's periodic work (RTCP, NACK,
+/// stats) and the release of written packets.
+fn give_timeout(sess: &mut Session, now: Instant) {
+    if let Err(e) = sess.rtc.handle_input(Input::Timeout(now)) {
+        debug!(session = %sess.id, error = %e, "timeout handling failed");
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1557,6 +1652,23 @@ fn for_player(p: PayloadParams, free: &mut Vec<Pt>) -> Option<PayloadParams> {
     let pt = free.remove(0);
     let rtx = if p.spec().codec.is_video() && !free.is_empty() { Some(free.remove(0)) } else { None };
     Some(PayloadParams::new(pt, rtx, p.spec()))
+}
+
+/// Players are not offered transport-wide sequence numbers (transport-cc): their feedback only
+/// serves a sender-side bandwidth estimator, which the engine does not run (str0m's BWE is off),
+/// yet each player would send ~20 feedback packets a second to be decrypted and parsed (nine in
+/// ten of the datagrams the engine received in a 150-player fan-out), and every forwarded packet
+/// would be registered for it. Publishers keep it: their own bandwidth estimation needs our
+/// feedback. A congestion controller towards players (simulcast layer choice) would need it back.
+fn without_transport_cc(mut config: RtcConfig) -> RtcConfig {
+    // str0m's map has no single-entry removal: rebuild it without the one extension.
+    let kept: Vec<(u8, Extension)> = config
+        .extension_map()
+        .iter()
+        .filter(|(_, ext)| **ext != Extension::TransportSequenceNumber)
+        .map(|(id, ext)| (id, ext.clone()))
+        .collect();
+    kept.into_iter().fold(config.clear_extension_map(), |config, (id, ext)| config.set_extension(id, ext))
 }
 
 /// SCTP receive limit for a policy limit of `policy` bytes: room for a hostile or mistaken

@@ -1,0 +1,260 @@
+//! The synthetic WHIP publisher: a str0m client sending H264 (SPS/PPS + IDR every `gop` seconds,
+//! FU-A fragmented) and Opus-sized audio at a chosen bitrate and frame rate. Every packet carries
+//! abs-capture-time (the wall-clock send time) so players measure latency through the server
+//! from the clear RTP header, and a payload stamp (its number) for the players' sampled checks.
+
+use crate::h264;
+use crate::http;
+use crate::rtp::ntp_of;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{AbsCaptureTime, Extension, ExtensionValues, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+const AUDIO_BYTES: usize = 100;
+
+/// Media shape of a publisher.
+#[derive(Clone, Copy)]
+pub struct MediaShape {
+    pub bitrate_kbps: f64,
+    pub fps: f64,
+    pub gop_secs: f64,
+}
+
+pub struct Publisher {
+    rtc: Rtc,
+    sock: UdpSocket,
+    local: SocketAddr,
+    pub location: Option<String>,
+    pub connected: bool,
+    pub dead: Option<String>,
+    timeout: Instant,
+    video: (Mid, Pt),
+    audio: (Mid, Pt),
+    vseq: u64,
+    aseq: u64,
+    frame_no: u64,
+    number: u32,
+    next_frame: Instant,
+    next_audio: Instant,
+    media_on: bool,
+    frame_every: Duration,
+    frames_per_gop: u64,
+    delta_bytes: usize,
+    fps: f64,
+    rng: h264::Rng,
+    /// Packets sent in total, and those whose capture time falls in the window.
+    pub sent_total: u64,
+    pub sent_in_window: u64,
+    buf: Vec<u8>,
+}
+
+impl Publisher {
+    pub fn connect(url: &str, shape: MediaShape) -> Result<Publisher, String> {
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .set_extension(7, Extension::AbsoluteCaptureTime)
+            .build(now);
+        let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let local = sock.local_addr().map_err(|e| e.to_string())?;
+        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
+        let mut ch = rtc.sdp_api();
+        let vmid = ch.add_media(MediaKind::Video, Direction::SendOnly, Some("weir-bench".into()), Some("v".into()), None);
+        let amid = ch.add_media(MediaKind::Audio, Direction::SendOnly, Some("weir-bench".into()), Some("a".into()), None);
+        let (offer, pending): (_, SdpPendingOffer) = ch.apply().ok_or("no offer")?;
+        let (status, headers, body) = http::request("POST", url, "application/sdp", &offer.to_sdp_string())?;
+        if status != 201 && status != 200 {
+            return Err(format!("POST {url}: HTTP {status}: {}", body.chars().take(200).collect::<String>()));
+        }
+        let answer = SdpAnswer::from_sdp_string(&body).map_err(|e| format!("answer: {e}"))?;
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| format!("accept_answer: {e}"))?;
+        let pt_of = |rtc: &Rtc, mid: Mid| rtc.media(mid).and_then(|m| m.remote_pts().first().copied());
+        let v = pt_of(&rtc, vmid).ok_or("the answer has no video payload type")?;
+        let a = pt_of(&rtc, amid).ok_or("the answer has no audio payload type")?;
+        let location = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+            .map(|(_, l)| http::absolute(url, l));
+        let frames_per_gop = ((shape.fps * shape.gop_secs).round() as u64).max(1);
+        // A keyframe is as big as 4 delta frames: (F - 1) d + 4 d = bytes per GOP.
+        let gop_bytes = shape.bitrate_kbps * 1000.0 / 8.0 * (frames_per_gop as f64 / shape.fps);
+        let delta_bytes = (gop_bytes / (frames_per_gop as f64 + 3.0)) as usize;
+        Ok(Publisher {
+            rtc,
+            sock,
+            local,
+            location,
+            connected: false,
+            dead: None,
+            timeout: now,
+            video: (vmid, v),
+            audio: (amid, a),
+            vseq: 1000,
+            aseq: 5000,
+            frame_no: 0,
+            number: 0,
+            next_frame: now,
+            next_audio: now,
+            media_on: false,
+            frame_every: Duration::from_secs_f64(1.0 / shape.fps),
+            frames_per_gop,
+            delta_bytes,
+            fps: shape.fps,
+            rng: h264::Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(local.port())),
+            sent_total: 0,
+            sent_in_window: 0,
+            buf: vec![0; 2048],
+        })
+    }
+
+    pub fn start_media(&mut self, now: Instant) {
+        if !self.media_on {
+            self.media_on = true;
+            self.next_frame = now;
+            self.next_audio = now;
+        }
+    }
+
+    /// Earliest instant `step` has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        let mut t = self.timeout;
+        if self.media_on {
+            t = t.min(self.next_frame).min(self.next_audio);
+        }
+        t
+    }
+
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.sock.as_raw_fd()
+    }
+
+    /// Sends due media, reads the socket, runs str0m's timers. `window` is the capture-time
+    /// window (NTP 64, end exclusive; start 0 = not open) the sent packets are counted against.
+    pub fn step(&mut self, now: Instant, window: (u64, u64)) {
+        if self.dead.is_some() {
+            return;
+        }
+        if self.media_on && self.connected {
+            self.send_media(now, window);
+        }
+        for _ in 0..256 {
+            let Ok((n, src)) = self.sock.recv_from(&mut self.buf) else { break };
+            let Ok(contents) = self.buf[..n].try_into() else { continue };
+            let r = Receive { proto: Protocol::Udp, source: src, destination: self.local, contents };
+            if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
+                self.dead = Some(format!("input: {e}"));
+                return;
+            }
+            self.drive();
+        }
+        if self.timeout <= now {
+            if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+                self.dead = Some(format!("timeout: {e}"));
+                return;
+            }
+        }
+        self.drive();
+    }
+
+    fn count(&mut self, capture: SystemTime, window: (u64, u64)) {
+        self.sent_total += 1;
+        let ntp = ntp_of(capture);
+        if window.0 != 0 && ntp >= window.0 && ntp < window.1 {
+            self.sent_in_window += 1;
+        }
+    }
+
+    fn ext(capture: SystemTime) -> ExtensionValues {
+        let mut e = ExtensionValues::default();
+        e.abs_capture_time = Some(AbsCaptureTime { capture_time: capture, clock_offset: None });
+        e
+    }
+
+    fn send_media(&mut self, now: Instant, window: (u64, u64)) {
+        let mut frames = 0;
+        while self.next_frame <= now && frames < 10 {
+            let key = self.frame_no % self.frames_per_gop == 0;
+            let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
+            let capture = SystemTime::now();
+            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
+            self.number += pkts.len() as u32;
+            let ts = (self.frame_no as f64 * 90_000.0 / self.fps) as u32;
+            let (mid, pt) = self.video;
+            let n = pkts.len();
+            for _ in 0..n {
+                self.count(capture, window);
+            }
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                for (i, pl) in pkts.into_iter().enumerate() {
+                    tx.write_rtp(
+                        RtpWrite::new(pt, self.vseq.into(), ts, now, pl)
+                            .marker(i + 1 == n)
+                            .nackable(true)
+                            .ext_vals(Self::ext(capture)),
+                    );
+                    self.vseq += 1;
+                }
+            }
+            self.frame_no += 1;
+            self.next_frame += self.frame_every;
+            frames += 1;
+        }
+        let mut n = 0;
+        while self.next_audio <= now && n < 10 {
+            let capture = SystemTime::now();
+            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            let pl = h264::audio(AUDIO_BYTES, self.number, send_us, &mut self.rng);
+            self.number += 1;
+            self.count(capture, window);
+            let (mid, pt) = self.audio;
+            let ts = ((self.aseq - 5000) * 960) as u32;
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                tx.write_rtp(RtpWrite::new(pt, self.aseq.into(), ts, now, pl).marker(false).ext_vals(Self::ext(capture)));
+            }
+            self.aseq += 1;
+            self.next_audio += Duration::from_millis(20);
+            n += 1;
+        }
+    }
+
+    fn drive(&mut self) {
+        for _ in 0..100_000 {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.timeout = t;
+                    return;
+                }
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.sock.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => self.connected = true,
+                Ok(Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected))) => {
+                    self.dead = Some("ICE disconnected".into());
+                }
+                Ok(Output::Event(_)) => {}
+                Err(e) => {
+                    self.dead = Some(format!("{e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn delete(&self) {
+        if let Some(loc) = &self.location {
+            let _ = http::request("DELETE", loc, "application/sdp", "");
+        }
+    }
+}
