@@ -116,24 +116,12 @@ impl SrtpGcm {
         pkt.extend_from_slice(tag.as_ref());
     }
 
-    /// Inverse of `protect` (used by the tests to check the format).
+    /// Inverse of `protect` (used by the tests to check the format): header + plaintext.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn unprotect(&self, pkt: &[u8], roc: u32) -> Option<Vec<u8>> {
-        if pkt.len() < RTP_HEADER_LEN + TAG_LEN {
-            return None;
-        }
-        let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
-        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
-        let nonce = Nonce::assume_unique_for_key(self.iv(ssrc, roc, seq));
-        let mut body = pkt[RTP_HEADER_LEN..].to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(&pkt[..RTP_HEADER_LEN]), &mut body)
-            .ok()?
-            .len();
-        body.truncate(plain);
-        let mut out = pkt[..RTP_HEADER_LEN].to_vec();
-        out.extend_from_slice(&body);
+        let payload = self.unprotect_payload(pkt, roc)?;
+        let mut out = pkt[..crate::rtp::header_len(pkt)?].to_vec();
+        out.extend_from_slice(&payload);
         Some(out)
     }
 }
