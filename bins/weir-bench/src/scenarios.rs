@@ -187,8 +187,12 @@ impl Rig {
         self.shared.window_end_ntp.store(now, Ordering::Relaxed);
     }
 
-    /// Stops the workers and collects their reports (players not deleted unless asked before).
-    fn finish(self) -> (Vec<Publisher>, players::Report, Common) {
+    /// Stops the workers, collects their reports (players not deleted unless asked before) and
+    /// ends the publishers' sessions.
+    fn finish(self) -> (players::Report, Common) {
+        for p in &self.pubs {
+            p.delete();
+        }
         self.shared.stop.store(true, Ordering::Relaxed);
         let mut all = players::Report::default();
         for w in self.workers {
@@ -199,7 +203,7 @@ impl Rig {
                 all.hist.merge(&r.hist);
             }
         }
-        (self.pubs, all, self.c)
+        (all, self.c)
     }
 }
 
@@ -299,10 +303,7 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
         let _ = w.tx.send(Cmd::DeleteAll);
     }
     rig.pump_until(Duration::from_secs(20), |s| s.deleted.load(Ordering::Relaxed) >= s.created.load(Ordering::Relaxed));
-    let (pubs, report, c) = rig.finish();
-    for p in &pubs {
-        p.delete();
-    }
+    let (report, c) = rig.finish();
     let probe = probe_in_thread(&c, total);
 
     // Per-player accounting against its own publisher's count.
@@ -405,10 +406,7 @@ pub fn setup(a: &Args) -> Result<(), String> {
     }
     rig.pump_until(Duration::from_secs(10), |s| s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= runs);
     let wall = t0.elapsed().as_secs_f64();
-    let (pubs, report, _c) = rig.finish();
-    for p in &pubs {
-        p.delete();
-    }
+    let (report, _c) = rig.finish();
     let ps: Vec<&PlayerStats> = report.players.iter().map(|(_, s)| s).collect();
     let ok = ps.iter().filter(|s| s.to_first_key.is_some()).count();
     println!("weir-bench setup: {runs} sequential WHEP setups to the first keyframe, {ok} succeeded, {wall:.1} s");
@@ -472,10 +470,7 @@ pub fn churn(a: &Args) -> Result<(), String> {
     rig.pump_until(Duration::from_secs(30), |s| s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= created_total);
     rig.pump(settle);
     let end = snapshot(pid)?;
-    let (pubs, report, _c) = rig.finish();
-    for p in &pubs {
-        p.delete();
-    }
+    let (report, _c) = rig.finish();
     let ps: Vec<&PlayerStats> = report.players.iter().map(|(_, s)| s).collect();
     let ok = ps.iter().filter(|s| s.to_first_key.is_some()).count();
     let died = ps.iter().filter(|s| s.dead.is_some()).count();
@@ -547,10 +542,7 @@ pub fn idle(a: &Args) -> Result<(), String> {
     rig.pump_until(Duration::from_secs(60), |s| s.deleted.load(Ordering::Relaxed) >= created);
     rig.pump(Duration::from_secs(2));
     let end = snapshot(pid)?;
-    let (pubs, report, _c) = rig.finish();
-    for p in &pubs {
-        p.delete();
-    }
+    let (report, _c) = rig.finish();
     let per_session_kib = (held.server_rss_kib as f64 - base.server_rss_kib as f64) / connected.max(1) as f64;
     println!(
         "weir-bench idle: {sessions} sessions requested, {connected} connected in {setup_s:.1} s{}, {died} died while held {:.0} s",
