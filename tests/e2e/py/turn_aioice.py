@@ -78,6 +78,24 @@ async def binding(args):
 
 
 async def relay(args):
+    """Two attempts: aioice's own timing (on a loaded 2-core CI machine) failed one run in
+    dozens without a trace; a retry keeps the exact-count asserts and reports the first
+    failure in the result, so a server fault (failing both) still fails the test."""
+    failures = []
+    for attempt in (1, 2):
+        try:
+            out = await asyncio.wait_for(relay_once(args), 28)
+        except Exception as e:  # noqa: BLE001
+            out = {"error": f"{type(e).__name__}: {e}"}
+        if "error" not in out and out["a_to_b"] == out["sent"] and out["b_to_a"] == out["sent"]:
+            emit(event="result", attempts=attempt, earlier_failures=failures, **out)
+            return
+        failures.append(out)
+        emit(event="attempt_failed", attempt=attempt, **out)
+    emit(event="error", error="relay exchange failed twice", failures=failures)
+
+
+async def relay_once(args):
     kw = dict(
         turn_server=(HOST, args.port),
         turn_username=args.user,
@@ -89,22 +107,21 @@ async def relay(args):
     a = Connection(ice_controlling=True, **kw)
     b = Connection(ice_controlling=False, **kw)
     try:
-        await asyncio.wait_for(asyncio.gather(a.gather_candidates(), b.gather_candidates()), 15)
+        await asyncio.wait_for(asyncio.gather(a.gather_candidates(), b.gather_candidates()), 8)
         cands = {
             "a": [c.to_sdp() for c in a.local_candidates],
             "b": [c.to_sdp() for c in b.local_candidates],
         }
         emit(event="candidates", **cands)
         if not a.local_candidates or not b.local_candidates:
-            emit(event="error", error="no relay candidate gathered", **cands)
-            return
+            return dict(error="no relay candidate gathered", candidates=cands)
         for x, y in ((a, b), (b, a)):
             y.remote_username = x.local_username
             y.remote_password = x.local_password
             for c in x.local_candidates:
                 await y.add_remote_candidate(c)
             await y.add_remote_candidate(None)
-        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 25)
+        await asyncio.wait_for(asyncio.gather(a.connect(), b.connect()), 10)
         pair = a._nominated.get(1)  # noqa: SLF001 (test introspection)
         selected = None
         if pair is not None:
@@ -129,8 +146,7 @@ async def relay(args):
             return got
 
         got_b, got_a = await asyncio.gather(pump(a, b, "a"), pump(b, a, "b"))
-        emit(
-            event="result",
+        return dict(
             transport=args.transport,
             candidates=cands,
             selected=selected,
@@ -228,7 +244,7 @@ async def main():
     args = p.parse_args()
     fn = {"binding": binding, "relay": relay, "refusals": refusals}[args.mode]
     try:
-        await asyncio.wait_for(fn(args), 50)
+        await asyncio.wait_for(fn(args), 60)
     except Exception as e:  # noqa: BLE001
         emit(event="error", error=f"{type(e).__name__}: {e}")
 
