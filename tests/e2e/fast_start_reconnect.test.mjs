@@ -8,7 +8,12 @@ import { e2eFile } from './lib/harness.mjs';
 import { RTC_TIMEOUT_SEC } from './lib/server.mjs';
 import { sleep, statLine, streamName, waitFor } from './lib/util.mjs';
 
-const ctx = e2eFile('fast_start_reconnect');
+// This file's server splits every send over two egress threads (egressMinPlayers=1), so fast
+// start, publisher reconnects and NACK run through the parallel fan-out path with real
+// browsers; the other files keep the engine thread's serial path.
+const ctx = e2eFile('fast_start_reconnect', {
+  serverEnv: { WEIR_RTC_EGRESSTHREADS: '2', WEIR_RTC_EGRESSMINPLAYERS: '1' },
+});
 
 async function publisher(t, label, stream, codec = 'H264') {
   const page = await ctx.browser.newPage(label, ctx.server.base);

@@ -57,6 +57,10 @@ struct Running {
 }
 
 fn start_weir() -> Option<Running> {
+    start_weir_with(&[])
+}
+
+fn start_weir_with(env: &[(&str, &str)]) -> Option<Running> {
     let weir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/weir");
     if !weir.exists() {
         println!("SKIP: {} not built (cargo build --release -j2 -p weir)", weir.display());
@@ -74,6 +78,7 @@ fn start_weir() -> Option<Running> {
         .env("WEIR_RTC_ICEPORT", "0")
         .env("WEIR_RTC_ICETCPPORT", "0")
         .env("WEIR_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -128,6 +133,22 @@ fn fanout_three_players_receive_what_the_publisher_sent() {
     // Latency is read from abs-capture-time, which the server must forward.
     assert!(json_num(&line, "latency_ms_p50") > 0.0);
     println!("fanout test took {:?}", t.elapsed());
+}
+
+#[test]
+fn fanout_through_the_egress_pool_loses_nothing() {
+    // 40 players of one stream on a server whose two egress threads write, encrypt and send
+    // for every stream of 8 players or more: the parallel path must deliver exactly what the
+    // serial one does, NACK/RTX included.
+    let Some(w) = start_weir_with(&[("WEIR_RTC_EGRESSTHREADS", "2"), ("WEIR_RTC_EGRESSMINPLAYERS", "8")]) else { return };
+    let line = bench(&w, "fanout", &["--players", "40", "--duration", "3", "--drop-every", "25"]);
+    assert_eq!(json_num(&line, "players_receiving"), 40.0);
+    let ratio = json_num(&line, "min_player_ratio");
+    assert!(ratio >= 0.99, "a player received only {:.1}% of the publisher's packets", ratio * 100.0);
+    assert!(json_num(&line, "recovered") > 0.0, "no RTX recovered a NACKed packet");
+    assert_eq!(json_num(&line, "duplicates"), 0.0);
+    assert!(json_num(&line, "verified") > 0.0, "no packet was decrypted and checked");
+    assert_eq!(json_num(&line, "verify_failed"), 0.0);
 }
 
 #[test]

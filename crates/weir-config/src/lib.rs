@@ -101,6 +101,10 @@ pub struct RtcConfig {
     pub max_rtp_cache_ms: u64,
     /// `maxRtpCacheSize`: packets in a player's retransmission buffer.
     pub max_rtp_cache_size: usize,
+    /// `egressThreads` (Weir): threads that encrypt and send to players; 0 = one per core.
+    pub egress_threads: usize,
+    /// `egressMinPlayers` (Weir): players from which sending uses the egress threads.
+    pub egress_min_players: usize,
     /// `gopCacheMaxPackets`: packets of the latest GOP kept for fast start (Weir).
     pub gop_cache_max_packets: usize,
     /// `keyframeRequestIntervalMS`: minimum gap between keyframe requests sent to a publisher (Weir).
@@ -215,6 +219,8 @@ impl Config {
                 preferred_tcp: false,
                 max_rtp_cache_ms: 0,
                 max_rtp_cache_size: 0,
+                egress_threads: 0,
+                egress_min_players: 0,
                 gop_cache_max_packets: 0,
                 keyframe_request_interval_ms: 0,
                 max_sessions: 0,

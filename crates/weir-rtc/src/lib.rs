@@ -57,6 +57,12 @@ pub struct EngineConfig {
     pub datachannel_buffer_bytes: usize,
     /// SCTP stream ids of pre-negotiated channels accepted on every session.
     pub datachannel_negotiated_ids: Vec<u16>,
+    /// Threads that encrypt and send the packets written to players (`rtc.egressThreads`);
+    /// 0: one per available core, 1: the engine thread alone.
+    pub egress_threads: usize,
+    /// Players of a stream (or players written to in one turn) from which the egress threads
+    /// are used (`rtc.egressMinPlayers`).
+    pub egress_min_players: usize,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +85,8 @@ impl Default for EngineConfig {
             datachannel_max_message_size: 256 * 1024,
             datachannel_buffer_bytes: 4 << 20,
             datachannel_negotiated_ids: datachannel::NEGOTIATED_IDS.to_vec(),
+            egress_threads: 0,
+            egress_min_players: 32,
         }
     }
 }

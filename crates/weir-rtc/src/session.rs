@@ -82,6 +82,9 @@ pub struct Session {
     /// written packet only after a timeout has timestamped it; the engine gives that timeout
     /// once per loop turn for all packets written in the turn (`Shard::send_written_media`).
     pub media_written: bool,
+    /// Player: its stream's fan-out items up to this number were covered by the fast-start
+    /// GOP replay and are skipped (`Shard::send_written_media_parallel`).
+    pub fanout_after: u64,
     pub counters: Counters,
     pub ingress: HashMap<Mid, MediaIngressStats>,
     pub egress: HashMap<Mid, MediaEgressStats>,

@@ -1,6 +1,8 @@
 //! The engine thread: owns the media sockets, every session's `Rtc`, the per-stream forwarding
-//! state and the timers. One thread, no locks on the media path; signaling reaches it through a
-//! bounded command queue.
+//! state and the timers; signaling reaches it through a bounded command queue. No locks on the
+//! media path: the one parallel part, the egress pool (`rtc.egressThreads`), borrows disjoint
+//! player sessions for the end of a loop turn (`Shard::send_written_media`) while the engine
+//! thread waits, so every session still has a single owner at any time.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -40,6 +42,22 @@ const MAX_TCP_CONNECTIONS: usize = 10_000;
 /// Datagrams read per readiness event before other work (timers, commands) gets a turn.
 const RECV_BATCH: usize = 256;
 const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(500);
+/// The egress pool for `threads` (0: one per available core); `None` for a single thread.
+fn egress_pool(threads: usize) -> io::Result<Option<rayon::ThreadPool>> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    if threads <= 1 {
+        return Ok(None);
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("weir-egress-{i}"))
+        .build()
+        .map(Some)
+        .map_err(io::Error::other)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Sockets
@@ -158,6 +176,44 @@ struct StreamState {
     audio: Option<SourceTrack>,
     video: Option<SourceTrack>,
     last_keyframe_request: Option<Instant>,
+    /// Packets of this loop turn waiting to be written to the players by the egress pool
+    /// (streams with at least `egress_min_players` players, when there is a pool; below that,
+    /// handing work to other threads costs more than it saves).
+    fanout: Vec<FanoutItem>,
+    /// Fan-out items ever queued: numbers them, so a player that got them in the GOP replay
+    /// skips them (`Session::fanout_after`).
+    fanout_count: u64,
+}
+
+/// A publisher's packet on its way to many players, owned so a pool thread can write it.
+struct FanoutItem {
+    n: u64,
+    kind: MediaKind,
+    seq: u64,
+    ts: u32,
+    pt: Pt,
+    marker: bool,
+    payload: Arc<[u8]>,
+    arrival: Instant,
+    ext: ExtensionValues,
+    keyframe: bool,
+    params: PayloadParams,
+    epoch: u32,
+}
+
+impl FanoutItem {
+    fn forward(&self) -> Forward<'_> {
+        Forward {
+            seq: self.seq,
+            ts: self.ts,
+            pt: self.pt,
+            marker: self.marker,
+            payload: &self.payload,
+            arrival: self.arrival,
+            ext: self.ext.clone(),
+            keyframe: self.keyframe,
+        }
+    }
 }
 
 /// Slot of a session: the generation guards against a reused index in queued work and timers.
@@ -183,9 +239,8 @@ struct Net {
     udp: Option<tokio::net::UdpSocket>,
     udp_dual_stack: bool,
     tcp: HashMap<SocketAddr, TcpConn>,
-    send_drops: u64,
-    /// UDP datagrams waiting for the next `sendmmsg`.
-    pending: Vec<(socket2::SockAddr, Vec<u8>)>,
+    /// UDP datagrams waiting for the next `sendmmsg`, and sends dropped.
+    batch: UdpBatch,
 }
 
 struct TcpConn {
@@ -197,42 +252,64 @@ struct TcpConn {
 /// Datagrams per `sendmmsg` call.
 const SEND_BATCH: usize = 64;
 
-impl Net {
-    /// Queues a datagram. UDP datagrams are sent in batches by [`Net::flush`] (one `sendmmsg`
-    /// per 64 datagrams instead of one `sendto` each); the engine flushes at the end of every
-    /// loop turn, so nothing waits longer than the processing of one input.
-    fn send(&mut self, t: Transmit) {
+/// Where a session's transmits go: the engine's own [`Net`] or an egress worker's
+/// [`WorkerNet`] (see [`Shard::send_written_media`]).
+trait Transmitter {
+    fn transmit(&mut self, t: Transmit);
+}
+
+/// The parts of [`Net`] an egress worker may use from its own thread: the UDP socket's fd
+/// (`sendmmsg` on one socket from several threads is safe) and the TCP connections' queues
+/// (`try_send` through a shared reference).
+#[derive(Clone, Copy)]
+struct NetView<'a> {
+    udp_fd: Option<std::os::fd::RawFd>,
+    udp_dual_stack: bool,
+    tcp: &'a HashMap<SocketAddr, TcpConn>,
+}
+
+impl NetView<'_> {
+    /// Queues a UDP datagram in `batch` (sent by [`UdpBatch::flush`]) or frames a TCP one
+    /// onto its connection's queue.
+    fn route(&self, t: Transmit, batch: &mut UdpBatch) {
         match t.proto {
             Protocol::Udp => {
-                if self.udp.is_none() {
-                    return;
-                }
+                let Some(fd) = self.udp_fd else { return };
                 let dest = if self.udp_dual_stack { v6_mapped(t.destination) } else { t.destination };
-                self.pending.push((socket2::SockAddr::from(dest), t.contents.into()));
-                if self.pending.len() >= SEND_BATCH {
-                    self.flush();
+                batch.pending.push((socket2::SockAddr::from(dest), t.contents.into()));
+                if batch.pending.len() >= SEND_BATCH {
+                    batch.flush(fd);
                 }
             }
             _ => {
                 let Some(conn) = self.tcp.get(&t.destination) else { return };
                 if let Some(frame) = rfc4571_frame(&t.contents) {
                     if conn.tx.try_send(frame).is_err() {
-                        self.send_drops += 1;
+                        batch.drops += 1;
                     }
                 }
             }
         }
     }
+}
 
-    /// Sends every queued UDP datagram with `sendmmsg(2)`. A full socket buffer drops the rest
-    /// of the batch (UDP semantics; the peers' NACK/PLI recover), other errors skip one datagram.
-    fn flush(&mut self) {
-        use std::os::fd::AsRawFd;
-        let Some(udp) = &self.udp else {
-            self.pending.clear();
-            return;
-        };
-        let fd = udp.as_raw_fd();
+/// UDP datagrams queued for one `sendmmsg(2)` call instead of one `sendto` each.
+#[derive(Default)]
+struct UdpBatch {
+    pending: Vec<(socket2::SockAddr, Vec<u8>)>,
+    /// Datagrams (and TCP frames) dropped because a socket buffer or queue was full.
+    drops: u64,
+}
+
+impl UdpBatch {
+    fn with_capacity() -> Self {
+        UdpBatch { pending: Vec::with_capacity(SEND_BATCH), drops: 0 }
+    }
+
+    /// Sends every queued datagram with `sendmmsg(2)` on `fd`. A full socket buffer drops the
+    /// rest of the batch (UDP semantics; the peers' NACK/PLI recover), other errors skip one
+    /// datagram.
+    fn flush(&mut self, fd: std::os::fd::RawFd) {
         let mut done = 0;
         while done < self.pending.len() {
             let batch = &self.pending[done..(done + SEND_BATCH).min(self.pending.len())];
@@ -255,7 +332,7 @@ impl Net {
             }
             let err = io::Error::last_os_error();
             if n == 0 || err.kind() == io::ErrorKind::WouldBlock {
-                self.send_drops += (self.pending.len() - done) as u64;
+                self.drops += (self.pending.len() - done) as u64;
                 break;
             }
             // The first datagram of the batch failed (e.g. unreachable destination): skip it.
@@ -263,6 +340,68 @@ impl Net {
             done += 1;
         }
         self.pending.clear();
+    }
+}
+
+impl Net {
+    fn view(&self) -> NetView<'_> {
+        Self::view_of(&self.udp, self.udp_dual_stack, &self.tcp)
+    }
+
+    fn view_of<'a>(udp: &Option<tokio::net::UdpSocket>, udp_dual_stack: bool, tcp: &'a HashMap<SocketAddr, TcpConn>) -> NetView<'a> {
+        use std::os::fd::AsRawFd;
+        NetView { udp_fd: udp.as_ref().map(|u| u.as_raw_fd()), udp_dual_stack, tcp }
+    }
+
+    /// Queues a datagram. UDP datagrams are sent in batches by [`Net::flush`]; the engine
+    /// flushes at the end of every loop turn, so nothing waits longer than the processing of
+    /// one input.
+    fn send(&mut self, t: Transmit) {
+        Self::view_of(&self.udp, self.udp_dual_stack, &self.tcp).route(t, &mut self.batch);
+    }
+
+    fn flush(&mut self) {
+        use std::os::fd::AsRawFd;
+        match &self.udp {
+            Some(udp) => self.batch.flush(udp.as_raw_fd()),
+            None => self.batch.pending.clear(),
+        }
+    }
+}
+
+impl Transmitter for Net {
+    fn transmit(&mut self, t: Transmit) {
+        self.send(t);
+    }
+}
+
+/// What an egress worker hands back to the engine thread.
+struct WorkerResult {
+    timers: Vec<TimerEntry>,
+    work: Vec<Work>,
+    drops: u64,
+    /// Streams a player of which waits for a keyframe.
+    want_keyframe: Vec<usize>,
+}
+
+/// An egress worker's sending side: its own `sendmmsg` batch on the engine's sockets.
+struct WorkerNet<'a> {
+    view: NetView<'a>,
+    batch: UdpBatch,
+}
+
+impl Transmitter for WorkerNet<'_> {
+    fn transmit(&mut self, t: Transmit) {
+        self.view.route(t, &mut self.batch);
+    }
+}
+
+impl WorkerNet<'_> {
+    fn flush(&mut self) {
+        match self.view.udp_fd {
+            Some(fd) => self.batch.flush(fd),
+            None => self.batch.pending.clear(),
+        }
     }
 }
 
@@ -277,7 +416,9 @@ fn canonical(a: SocketAddr) -> SocketAddr {
     SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
-type Timers = BinaryHeap<Reverse<(Instant, usize, u64)>>;
+/// A session's next `Rtc` timeout: (when, slot index, slot generation).
+type TimerEntry = Reverse<(Instant, usize, u64)>;
+type Timers = BinaryHeap<TimerEntry>;
 
 struct Shard {
     cfg: EngineConfig,
@@ -301,6 +442,11 @@ struct Shard {
     media_written: Vec<(usize, u64)>,
     work: VecDeque<Work>,
     unknown_packets: u64,
+    /// Threads that encrypt and send the packets written to players (`rtc.egressThreads`);
+    /// `None`: the engine thread does it.
+    egress: Option<rayon::ThreadPool>,
+    /// Streams with a non-empty `StreamState::fanout`.
+    fanout_streams: Vec<usize>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,6 +454,7 @@ struct Shard {
 
 impl Shard {
     fn new(cfg: EngineConfig, registry: Arc<Registry>, cert: DtlsCert, sockets: Sockets) -> io::Result<Self> {
+        let egress = egress_pool(cfg.egress_threads)?;
         let (udp, udp_dual_stack) = match sockets.udp {
             Some(s) => {
                 let dual = s.local_addr()?.is_ipv6();
@@ -319,7 +466,7 @@ impl Shard {
             cfg,
             registry,
             cert,
-            net: Net { udp, udp_dual_stack, tcp: HashMap::new(), send_drops: 0, pending: Vec::with_capacity(SEND_BATCH) },
+            net: Net { udp, udp_dual_stack, tcp: HashMap::new(), batch: UdpBatch::with_capacity() },
             tcp_listener: sockets.tcp,
             slots: Vec::new(),
             free: Vec::new(),
@@ -335,6 +482,8 @@ impl Shard {
             media_written: Vec::new(),
             work: VecDeque::new(),
             unknown_packets: 0,
+            egress,
+            fanout_streams: Vec::new(),
         })
     }
 
@@ -503,28 +652,122 @@ impl Shard {
     /// written session releases all its new packets from str0m's send queue (a `poll_output`
     /// right after `write_rtp` only reports an already-due timeout, so the engine does not
     /// poll between writes). Runs at the end of every loop turn, before the `sendmmsg` flush.
+    ///
+    /// This is where fan-out costs: per player, str0m builds each packet, encrypts it (SRTP)
+    /// and the kernel sends it. With an egress pool and enough players written to, the
+    /// sessions are split across the pool's threads, each with its own `sendmmsg` batch;
+    /// everything else (the sessions' events, timers, the next round of work) stays on the
+    /// engine thread.
     fn send_written_media(&mut self) {
-        if self.media_written.is_empty() {
-            return;
-        }
         let now = Instant::now();
-        let mut i = 0;
-        while i < self.media_written.len() {
-            let (idx, gen) = self.media_written[i];
-            i += 1;
+        while !self.media_written.is_empty() || !self.fanout_streams.is_empty() {
+            if !self.fanout_streams.is_empty() || (self.egress.is_some() && self.media_written.len() >= self.cfg.egress_min_players) {
+                self.send_written_media_parallel(now);
+            } else {
+                self.send_written_media_serial(now);
+            }
+            // Events of the drained sessions (a publisher's reordered packets, keyframe
+            // requests) may write to more down-tracks; those are sent in the next pass.
+            self.process_work(now);
+        }
+    }
+
+    fn send_written_media_serial(&mut self, now: Instant) {
+        for (idx, gen) in std::mem::take(&mut self.media_written) {
             if let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
                 if slot.gen == gen && std::mem::take(&mut slot.session.media_written) {
                     give_timeout(&mut slot.session, now);
                     drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
                 }
             }
-            if i == self.media_written.len() {
-                // Events of the drained sessions (a publisher's reordered packets, keyframe
-                // requests) may write to more down-tracks; those are sent in this pass too.
-                self.process_work(now);
+        }
+    }
+
+    fn send_written_media_parallel(&mut self, now: Instant) {
+        // Datagrams this turn queued on the engine's own batch (an earlier serial pass, RTCP)
+        // leave first: the workers send at once, and a player must not see its packets
+        // reordered.
+        self.net.flush();
+        self.media_written.clear();
+        // Fan-out items by stream index (`u32::MAX`: none).
+        let mut items: Vec<(usize, Vec<FanoutItem>)> = Vec::with_capacity(self.fanout_streams.len());
+        let mut items_of_stream = vec![u32::MAX; self.streams.len()];
+        for sidx in std::mem::take(&mut self.fanout_streams) {
+            if let Some(Some(stream)) = self.streams.get_mut(sidx) {
+                items_of_stream[sidx] = items.len() as u32;
+                items.push((sidx, std::mem::take(&mut stream.fanout)));
             }
         }
-        self.media_written.clear();
+        let Some(pool) = &self.egress else {
+            // Fan-out items are only queued with a pool; nothing else can own them.
+            return;
+        };
+        // One pass over the slots hands out disjoint `&mut Session`s without unsafe code: the
+        // players of the streams with items, and every session flagged as written to (a slot
+        // reused since was not flagged).
+        let mut targets: Vec<(usize, u64, Option<usize>, &mut Session)> = Vec::with_capacity(self.live_sessions);
+        for (idx, slot) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
+            let stream_items = slot
+                .stream
+                .and_then(|sidx| items_of_stream.get(sidx).copied())
+                .filter(|&i| i != u32::MAX && matches!(slot.session.role, Role::Player { .. }))
+                .map(|i| i as usize);
+            if stream_items.is_some() || slot.session.media_written {
+                targets.push((idx, slot.gen, stream_items, &mut slot.session));
+            }
+        }
+        let view = self.net.view();
+        let items = &items;
+        let chunk = targets.len().div_ceil(pool.current_num_threads()).max(1);
+        let results: Vec<WorkerResult> = pool.install(|| {
+            use rayon::prelude::*;
+            targets
+                .par_chunks_mut(chunk)
+                .map(|sessions| {
+                    let mut net = WorkerNet { view, batch: UdpBatch::with_capacity() };
+                    let mut timers = Vec::new();
+                    let mut work = Vec::new();
+                    let mut want_keyframe = Vec::new();
+                    for (idx, gen, stream_items, sess) in sessions.iter_mut() {
+                        let mut written = std::mem::take(&mut sess.media_written);
+                        let (sidx, list) = match *stream_items {
+                            Some(i) => (items[i].0, items[i].1.as_slice()),
+                            None => (usize::MAX, &[][..]),
+                        };
+                        for item in list {
+                            if item.n <= sess.fanout_after {
+                                continue;
+                            }
+                            match write_to_player(sess, item.kind, &item.forward(), &item.params, item.epoch, now) {
+                                PlayerWrite::Written => written = true,
+                                PlayerWrite::NeedsKeyframe => {
+                                    if !want_keyframe.contains(&sidx) {
+                                        want_keyframe.push(sidx);
+                                    }
+                                }
+                                PlayerWrite::Skipped => {}
+                            }
+                        }
+                        if written {
+                            give_timeout(sess, now);
+                            drain_session(sess, *idx, *gen, &mut net, &mut timers, &mut work, now);
+                        }
+                    }
+                    net.flush();
+                    WorkerResult { timers, work, drops: net.batch.drops, want_keyframe }
+                })
+                .collect()
+        });
+        for WorkerResult { timers, work, drops, want_keyframe } in results {
+            self.timers.extend(timers);
+            self.work.extend(work);
+            self.net.batch.drops += drops;
+            for sidx in want_keyframe {
+                // At most once per keyframeRequestIntervalMS per stream.
+                self.request_keyframe(sidx, now);
+            }
+        }
     }
 
     fn housekeeping(&mut self, now: Instant) {
@@ -720,6 +963,28 @@ impl Shard {
                         keyframe,
                     );
                 }
+                if self.egress.is_some() && stream.players.len() >= self.cfg.egress_min_players {
+                    // Written by the egress pool at the end of the turn, in parallel.
+                    stream.fanout_count += 1;
+                    if stream.fanout.is_empty() {
+                        self.fanout_streams.push(stream_idx);
+                    }
+                    stream.fanout.push(FanoutItem {
+                        n: stream.fanout_count,
+                        kind,
+                        seq: fwd.seq,
+                        ts: fwd.ts,
+                        pt: fwd.pt,
+                        marker: fwd.marker,
+                        payload: pkt.payload.clone(),
+                        arrival: fwd.arrival,
+                        ext: fwd.ext,
+                        keyframe,
+                        params,
+                        epoch,
+                    });
+                    return;
+                }
                 let mut want_keyframe = false;
                 for &p in &stream.players {
                     let Some(Some(pslot)) = self.slots.get_mut(p) else { continue };
@@ -750,6 +1015,9 @@ impl Shard {
         }
         let Some(Some(stream)) = self.streams.get(stream_idx) else { return };
         let epoch = stream.epoch;
+        // Packets queued for the pool this turn are in the GOP replayed below (video) or
+        // predate the player (audio).
+        slot.session.fanout_after = stream.fanout_count;
         let mut need_keyframe = false;
         if let Some(track) = &stream.video {
             let cached = track.gop.as_ref().map(|g| g.packets()).unwrap_or(&[]);
@@ -1254,6 +1522,7 @@ impl Shard {
             local_tcp: req.candidates.tcp.clone(),
             next_timeout: now,
             media_written: false,
+            fanout_after: 0,
             counters: Counters::default(),
             ingress: HashMap::new(),
             egress: HashMap::new(),
@@ -1297,6 +1566,8 @@ impl Shard {
             audio: None,
             video: None,
             last_keyframe_request: None,
+            fanout: Vec::new(),
+            fanout_count: 0,
         };
         let idx = match self.streams.iter().position(|s| s.is_none()) {
             Some(i) => {
@@ -1471,7 +1742,7 @@ fn forwarded_ext(e: &ExtensionValues) -> ExtensionValues {
         video_orientation: e.video_orientation,
         // When the capture happened (abs-capture-time): end-to-end latency and A/V sync for
         // the players, and what weir-bench measures latency through the server with.
-        abs_capture_time: e.abs_capture_time.clone(),
+        abs_capture_time: e.abs_capture_time,
         ..Default::default()
     }
 }
@@ -1566,46 +1837,46 @@ fn drain_session(
     sess: &mut Session,
     idx: usize,
     gen: u64,
-    net: &mut Net,
-    timers: &mut Timers,
-    work: &mut VecDeque<Work>,
+    net: &mut impl Transmitter,
+    timers: &mut impl Extend<TimerEntry>,
+    work: &mut impl Extend<Work>,
     now: Instant,
 ) {
     loop {
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sess.rtc.poll_output()));
         let Ok(polled) = polled else {
             warn!(session = %sess.id, stream = %sess.key, "WebRTC stack panicked; closing the session");
-            work.push_back(Work::Close(idx, gen, "internal error in the WebRTC stack"));
+            work.extend([Work::Close(idx, gen, "internal error in the WebRTC stack")]);
             return;
         };
         match polled {
             Ok(Output::Timeout(t)) => {
                 if t != sess.next_timeout {
                     sess.next_timeout = t;
-                    timers.push(Reverse((t, idx, gen)));
+                    timers.extend([Reverse((t, idx, gen))]);
                 }
                 return;
             }
-            Ok(Output::Transmit(t)) => net.send(t),
+            Ok(Output::Transmit(t)) => net.transmit(t),
             Ok(Output::Event(ev)) => match ev {
                 Event::Connected => {
                     sess.connected_at = Some(now);
                     info!(session = %sess.id, stream = %sess.key, after_ms = now.saturating_duration_since(sess.created).as_millis() as u64, "ICE+DTLS connected");
-                    work.push_back(Work::Connected(idx, gen));
+                    work.extend([Work::Connected(idx, gen)]);
                 }
                 Event::RtpPacket(p) => {
                     sess.counters.rx_packets += 1;
                     sess.counters.rx_bytes += p.payload.len() as u64;
-                    work.push_back(Work::Rtp(idx, gen, p));
+                    work.extend([Work::Rtp(idx, gen, p)]);
                 }
-                Event::KeyframeRequest(r) => work.push_back(Work::KeyframeRequest(idx, gen, r)),
+                Event::KeyframeRequest(r) => work.extend([Work::KeyframeRequest(idx, gen, r)]),
                 Event::MediaIngressStats(s) if sess.ingress.len() < 8 || sess.ingress.contains_key(&s.mid) => {
                     sess.ingress.insert(s.mid, s);
                 }
                 Event::MediaEgressStats(s) if sess.egress.len() < 8 || sess.egress.contains_key(&s.mid) => {
                     sess.egress.insert(s.mid, s);
                 }
-                Event::Closed => work.push_back(Work::Close(idx, gen, "peer closed the connection")),
+                Event::Closed => work.extend([Work::Close(idx, gen, "peer closed the connection")]),
                 Event::ChannelOpen(id, label) => {
                     if sess.dc.on_open(&mut sess.rtc, id, &label) {
                         info!(session = %sess.id, stream = %sess.key, %label, "data channel open");
@@ -1615,8 +1886,8 @@ fn drain_session(
                     info!(session = %sess.id, stream = %sess.key, "data channel closed");
                     sess.dc.on_close(id);
                 }
-                Event::ChannelData(d) => work.push_back(Work::ChannelData(idx, gen, d)),
-                Event::ChannelBufferedAmountLow(id) => work.push_back(Work::ChannelFlush(idx, gen, id)),
+                Event::ChannelData(d) => work.extend([Work::ChannelData(idx, gen, d)]),
+                Event::ChannelBufferedAmountLow(id) => work.extend([Work::ChannelFlush(idx, gen, id)]),
                 Event::IceConnectionStateChange(state) => {
                     debug!(session = %sess.id, ?state, "ICE state");
                 }
@@ -1624,7 +1895,7 @@ fn drain_session(
             },
             Err(e) => {
                 warn!(session = %sess.id, stream = %sess.key, error = %e, "session failed");
-                work.push_back(Work::Close(idx, gen, "protocol error"));
+                work.extend([Work::Close(idx, gen, "protocol error")]);
                 return;
             }
         }
