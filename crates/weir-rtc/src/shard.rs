@@ -189,31 +189,11 @@ struct StreamState {
 struct FanoutItem {
     n: u64,
     kind: MediaKind,
-    seq: u64,
-    ts: u32,
-    pt: Pt,
-    marker: bool,
-    payload: Arc<[u8]>,
-    arrival: Instant,
+    packet: CachedPacket,
     ext: ExtensionValues,
     keyframe: bool,
     params: PayloadParams,
     epoch: u32,
-}
-
-impl FanoutItem {
-    fn forward(&self) -> Forward<'_> {
-        Forward {
-            seq: self.seq,
-            ts: self.ts,
-            pt: self.pt,
-            marker: self.marker,
-            payload: &self.payload,
-            arrival: self.arrival,
-            ext: self.ext.clone(),
-            keyframe: self.keyframe,
-        }
-    }
 }
 
 /// Slot of a session: the generation guards against a reused index in queued work and timers.
@@ -739,7 +719,8 @@ impl Shard {
                             if item.n <= sess.fanout_after {
                                 continue;
                             }
-                            match write_to_player(sess, item.kind, &item.forward(), &item.params, item.epoch, now) {
+                            let fwd = Forward::new(&item.packet, item.ext.clone(), item.keyframe);
+                            match write_to_player(sess, item.kind, &fwd, &item.params, item.epoch, now) {
                                 PlayerWrite::Written => written = true,
                                 PlayerWrite::NeedsKeyframe => {
                                     if !want_keyframe.contains(&sidx) {
@@ -940,28 +921,16 @@ impl Shard {
                     return;
                 };
                 let keyframe = video_codec(&params).is_some_and(|c| starts_keyframe(c, &pkt.payload));
-                let fwd = Forward {
+                let packet = CachedPacket {
                     seq: *pkt.seq_no,
                     ts: pkt.header.timestamp,
                     pt: pkt.header.payload_type,
                     marker: pkt.header.marker,
-                    payload: &pkt.payload,
+                    payload: pkt.payload.clone(),
                     arrival: pkt.timestamp,
-                    ext: forwarded_ext(&pkt.header.ext_vals),
-                    keyframe,
                 };
                 if let Some(gop) = track.gop.as_mut() {
-                    gop.push(
-                        CachedPacket {
-                            seq: fwd.seq,
-                            ts: fwd.ts,
-                            pt: fwd.pt,
-                            marker: fwd.marker,
-                            payload: pkt.payload.clone(),
-                            arrival: fwd.arrival,
-                        },
-                        keyframe,
-                    );
+                    gop.push(packet.clone(), keyframe);
                 }
                 if self.egress.is_some() && stream.players.len() >= self.cfg.egress_min_players {
                     // Written by the egress pool at the end of the turn, in parallel.
@@ -972,19 +941,15 @@ impl Shard {
                     stream.fanout.push(FanoutItem {
                         n: stream.fanout_count,
                         kind,
-                        seq: fwd.seq,
-                        ts: fwd.ts,
-                        pt: fwd.pt,
-                        marker: fwd.marker,
-                        payload: pkt.payload.clone(),
-                        arrival: fwd.arrival,
-                        ext: fwd.ext,
+                        packet,
+                        ext: forwarded_ext(&pkt.header.ext_vals),
                         keyframe,
                         params,
                         epoch,
                     });
                     return;
                 }
+                let fwd = Forward::new(&packet, forwarded_ext(&pkt.header.ext_vals), keyframe);
                 let mut want_keyframe = false;
                 for &p in &stream.players {
                     let Some(Some(pslot)) = self.slots.get_mut(p) else { continue };
@@ -1028,16 +993,7 @@ impl Shard {
             let mut sent = 0u64;
             for (i, c) in cached.iter().enumerate() {
                 let Some(params) = track.params_for(c.pt) else { continue };
-                let fwd = Forward {
-                    seq: c.seq,
-                    ts: c.ts,
-                    pt: c.pt,
-                    marker: c.marker,
-                    payload: &c.payload,
-                    arrival: c.arrival,
-                    ext: ExtensionValues::default(),
-                    keyframe: i == 0,
-                };
+                let fwd = Forward::new(c, ExtensionValues::default(), i == 0);
                 match write_to_player(player, MediaKind::Video, &fwd, params, epoch, now) {
                     PlayerWrite::Written => note_media_written(player, idx, gen, &mut self.media_written),
                     PlayerWrite::NeedsKeyframe => need_keyframe = true,
@@ -1731,6 +1687,12 @@ struct Forward<'a> {
     arrival: Instant,
     ext: ExtensionValues,
     keyframe: bool,
+}
+
+impl<'a> Forward<'a> {
+    fn new(p: &'a CachedPacket, ext: ExtensionValues, keyframe: bool) -> Self {
+        Forward { seq: p.seq, ts: p.ts, pt: p.pt, marker: p.marker, payload: &p.payload, arrival: p.arrival, ext, keyframe }
+    }
 }
 
 /// Header extensions that describe the media and are passed through. Transport-level ones
