@@ -93,6 +93,23 @@ fn start_weir_with(env: &[(&str, &str)]) -> Option<Running> {
     Some(Running { _server: server, pid, http })
 }
 
+/// The server's `/api/v1/server` body (default API secret), read after its counters were
+/// published (every 500 ms housekeeping tick).
+fn server_info(w: &Running) -> String {
+    use std::io::{Read, Write};
+    std::thread::sleep(Duration::from_millis(700));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", w.http)).expect("connect to the HTTP port");
+    write!(
+        s,
+        "GET /api/v1/server?secret=035c73f7-bb6b-4889-a715-d9eb2d1925cc HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read the response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
 /// Runs `weir-bench <args>` against the server and returns its JSON line.
 fn bench(w: &Running, scenario: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
@@ -132,6 +149,13 @@ fn fanout_three_players_receive_what_the_publisher_sent() {
     assert_eq!(json_num(&line, "verify_failed"), 0.0);
     // Latency is read from abs-capture-time, which the server must forward.
     assert!(json_num(&line, "latency_ms_p50") > 0.0);
+    // A video frame's packets to one player leave as one UDP GSO message: the engine's
+    // counters must show runs (more datagrams than messages) and no refusal by the kernel.
+    let info = server_info(&w);
+    println!("{info}");
+    assert!(json_num(&info, "gso_messages") > 0.0, "no GSO message was sent: {info}");
+    assert!(json_num(&info, "datagrams_sent") > json_num(&info, "messages_sent"), "{info}");
+    assert!(info.contains("\"gso\":true"), "{info}");
     println!("fanout test took {:?}", t.elapsed());
 }
 

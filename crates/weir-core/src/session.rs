@@ -166,4 +166,7 @@ pub trait SessionService: Send + Sync + 'static {
     /// Sends a message on the DataChannels of a stream's sessions; returns how many sessions it
     /// was queued for. `StreamNotFound` when the stream has no live session.
     fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>>;
+    /// Engine-wide transport counters (datagrams sent, batching, drops), as JSON; read
+    /// without waiting for the engine, so they may be up to a housekeeping tick old.
+    fn engine_stats(&self) -> serde_json::Value;
 }

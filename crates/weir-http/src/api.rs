@@ -90,6 +90,8 @@ struct ServerInfo<'a> {
     uptime_ms: u64,
     sessions: usize,
     streams: usize,
+    /// The media engine's transport counters (`SessionService::engine_stats`).
+    engine: serde_json::Value,
 }
 
 pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Response {
@@ -105,6 +107,7 @@ pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Respons
         uptime_ms: inner.st.started.elapsed().as_millis() as u64,
         sessions,
         streams: inner.st.registry.snapshot(Instant::now()).len(),
+        engine: inner.st.sessions.engine_stats(),
     };
     reply(&inner, StatusCode::OK, &Data { code: 0, data: info })
 }

@@ -102,6 +102,9 @@ impl SessionService for Fake {
             }
         })
     }
+    fn engine_stats(&self) -> serde_json::Value {
+        serde_json::json!({ "udp": { "datagrams_sent": 7 } })
+    }
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<serde_json::Value, SessionError>> {
         Box::pin(async move {
             self.check(id, None)?;
@@ -1052,6 +1055,7 @@ async fn stats_api() {
     assert_eq!(r.json()["data"]["service"], "weir");
     assert_eq!(r.json()["data"]["sessions"], 1);
     assert_eq!(r.json()["data"]["streams"], 1);
+    assert_eq!(r.json()["data"]["engine"]["udp"]["datagrams_sent"], 7, "engine counters are passed through");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! through [`weir_core::SessionService`].
 
 pub mod codec;
+mod counters;
 mod datachannel;
 pub mod demux;
 pub mod gop;
@@ -16,6 +17,7 @@ pub mod rewrite;
 mod session;
 mod shard;
 mod tcp;
+mod udp_batch;
 
 use std::io;
 use std::net::SocketAddr;
@@ -105,6 +107,7 @@ pub(crate) enum Command {
 pub struct Engine {
     commands: mpsc::Sender<Command>,
     registry: Arc<Registry>,
+    counters: Arc<counters::EngineCounters>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
 }
@@ -121,8 +124,9 @@ impl Engine {
         let sockets = shard::Sockets::bind(&cfg)?;
         let udp_addr = sockets.udp_local_addr();
         let tcp_addr = sockets.tcp_local_addr();
-        shard::spawn(cfg, registry.clone(), sockets, rx)?;
-        Ok(Engine { commands: tx, registry, udp_addr, tcp_addr })
+        let counters = Arc::new(counters::EngineCounters::default());
+        shard::spawn(cfg, registry.clone(), counters.clone(), sockets, rx)?;
+        Ok(Engine { commands: tx, registry, counters, udp_addr, tcp_addr })
     }
 
     /// Bound UDP media address (useful with port 0 in tests).
@@ -192,5 +196,9 @@ impl SessionService for Engine {
 
     fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>> {
         Box::pin(async move { self.call(|reply| Command::Broadcast { req, reply }).await? })
+    }
+
+    fn engine_stats(&self) -> serde_json::Value {
+        self.counters.to_json()
     }
 }

@@ -29,6 +29,7 @@ use weir_core::{
 };
 
 use crate::datachannel::{DcState, Enqueued};
+use crate::counters::EngineCounters;
 use crate::codec::{publisher_codecs, select_offer_codecs, track_info, video_codec};
 use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
 use crate::gop::{CachedPacket, GopCache};
@@ -36,6 +37,7 @@ use crate::keyframe::starts_keyframe;
 use crate::rewrite::Rewriter;
 use crate::session::{Counters, DownTrack, Role, Session, MAX_ADDRS_PER_SESSION};
 use crate::tcp::{accept_loop, TcpEvent};
+use crate::udp_batch::{SendCounts, UdpBatch};
 use crate::{Command, EngineConfig};
 
 const MAX_TCP_CONNECTIONS: usize = 10_000;
@@ -125,6 +127,7 @@ impl Sockets {
 pub(crate) fn spawn(
     cfg: EngineConfig,
     registry: Arc<Registry>,
+    counters: Arc<EngineCounters>,
     sockets: Sockets,
     commands: mpsc::Receiver<Command>,
 ) -> io::Result<()> {
@@ -138,7 +141,7 @@ pub(crate) fn spawn(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("weir-media".into()).spawn(move || {
         rt.block_on(async move {
-            match Shard::new(cfg, registry, cert, sockets) {
+            match Shard::new(cfg, registry, counters, cert, sockets) {
                 Ok(shard) => shard.run(commands).await,
                 Err(e) => warn!(error = %e, "media engine failed to start"),
             }
@@ -229,9 +232,6 @@ struct TcpConn {
     bound: bool,
 }
 
-/// Datagrams per `sendmmsg` call.
-const SEND_BATCH: usize = 64;
-
 /// Where a session's transmits go: the engine's own [`Net`] or an egress worker's
 /// [`WorkerNet`] (see [`Shard::send_written_media`]).
 trait Transmitter {
@@ -256,8 +256,7 @@ impl NetView<'_> {
             Protocol::Udp => {
                 let Some(fd) = self.udp_fd else { return };
                 let dest = if self.udp_dual_stack { v6_mapped(t.destination) } else { t.destination };
-                batch.pending.push((socket2::SockAddr::from(dest), t.contents.into()));
-                if batch.pending.len() >= SEND_BATCH {
+                if batch.push(socket2::SockAddr::from(dest), t.contents.into()) {
                     batch.flush(fd);
                 }
             }
@@ -265,61 +264,11 @@ impl NetView<'_> {
                 let Some(conn) = self.tcp.get(&t.destination) else { return };
                 if let Some(frame) = rfc4571_frame(&t.contents) {
                     if conn.tx.try_send(frame).is_err() {
-                        batch.drops += 1;
+                        batch.counts.drops += 1;
                     }
                 }
             }
         }
-    }
-}
-
-/// UDP datagrams queued for one `sendmmsg(2)` call instead of one `sendto` each.
-#[derive(Default)]
-struct UdpBatch {
-    pending: Vec<(socket2::SockAddr, Vec<u8>)>,
-    /// Datagrams (and TCP frames) dropped because a socket buffer or queue was full.
-    drops: u64,
-}
-
-impl UdpBatch {
-    fn with_capacity() -> Self {
-        UdpBatch { pending: Vec::with_capacity(SEND_BATCH), drops: 0 }
-    }
-
-    /// Sends every queued datagram with `sendmmsg(2)` on `fd`. A full socket buffer drops the
-    /// rest of the batch (UDP semantics; the peers' NACK/PLI recover), other errors skip one
-    /// datagram.
-    fn flush(&mut self, fd: std::os::fd::RawFd) {
-        let mut done = 0;
-        while done < self.pending.len() {
-            let batch = &self.pending[done..(done + SEND_BATCH).min(self.pending.len())];
-            // SAFETY: all-zero is a valid value for these plain C structs.
-            let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { std::mem::zeroed() };
-            let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
-            for (i, (addr, data)) in batch.iter().enumerate() {
-                iovs[i] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
-                hdrs[i].msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-                hdrs[i].msg_hdr.msg_namelen = addr.len();
-                hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-                hdrs[i].msg_hdr.msg_iovlen = 1;
-            }
-            // SAFETY: `hdrs[..batch.len()]` point at `iovs`, the addresses and the payloads, all
-            // of which outlive the call; the kernel only reads them.
-            let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), batch.len() as libc::c_uint, 0) };
-            if n > 0 {
-                done += n as usize;
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            if n == 0 || err.kind() == io::ErrorKind::WouldBlock {
-                self.drops += (self.pending.len() - done) as u64;
-                break;
-            }
-            // The first datagram of the batch failed (e.g. unreachable destination): skip it.
-            debug!(error = %err, "UDP send failed");
-            done += 1;
-        }
-        self.pending.clear();
     }
 }
 
@@ -344,7 +293,7 @@ impl Net {
         use std::os::fd::AsRawFd;
         match &self.udp {
             Some(udp) => self.batch.flush(udp.as_raw_fd()),
-            None => self.batch.pending.clear(),
+            None => self.batch.clear(),
         }
     }
 }
@@ -359,7 +308,7 @@ impl Transmitter for Net {
 struct WorkerResult {
     timers: Vec<TimerEntry>,
     work: Vec<Work>,
-    drops: u64,
+    sent: SendCounts,
     /// Streams a player of which waits for a keyframe.
     want_keyframe: Vec<usize>,
 }
@@ -380,7 +329,7 @@ impl WorkerNet<'_> {
     fn flush(&mut self) {
         match self.view.udp_fd {
             Some(fd) => self.batch.flush(fd),
-            None => self.batch.pending.clear(),
+            None => self.batch.clear(),
         }
     }
 }
@@ -422,6 +371,8 @@ struct Shard {
     media_written: Vec<(usize, u64)>,
     work: VecDeque<Work>,
     unknown_packets: u64,
+    /// Published on every housekeeping tick for `/api/v1/server`.
+    counters: Arc<EngineCounters>,
     /// Threads that encrypt and send the packets written to players (`rtc.egressThreads`);
     /// `None`: the engine thread does it.
     egress: Option<rayon::ThreadPool>,
@@ -433,7 +384,7 @@ struct Shard {
 // Loop
 
 impl Shard {
-    fn new(cfg: EngineConfig, registry: Arc<Registry>, cert: DtlsCert, sockets: Sockets) -> io::Result<Self> {
+    fn new(cfg: EngineConfig, registry: Arc<Registry>, counters: Arc<EngineCounters>, cert: DtlsCert, sockets: Sockets) -> io::Result<Self> {
         let egress = egress_pool(cfg.egress_threads)?;
         let (udp, udp_dual_stack) = match sockets.udp {
             Some(s) => {
@@ -462,6 +413,7 @@ impl Shard {
             media_written: Vec::new(),
             work: VecDeque::new(),
             unknown_packets: 0,
+            counters,
             egress,
             fanout_streams: Vec::new(),
         })
@@ -736,14 +688,14 @@ impl Shard {
                         }
                     }
                     net.flush();
-                    WorkerResult { timers, work, drops: net.batch.drops, want_keyframe }
+                    WorkerResult { timers, work, sent: net.batch.counts, want_keyframe }
                 })
                 .collect()
         });
-        for WorkerResult { timers, work, drops, want_keyframe } in results {
+        for WorkerResult { timers, work, sent, want_keyframe } in results {
             self.timers.extend(timers);
             self.work.extend(work);
-            self.net.batch.drops += drops;
+            self.net.batch.counts += sent;
             for sidx in want_keyframe {
                 // At most once per keyframeRequestIntervalMS per stream.
                 self.request_keyframe(sidx, now);
@@ -752,6 +704,7 @@ impl Shard {
     }
 
     fn housekeeping(&mut self, now: Instant) {
+        self.counters.publish(self.net.batch.counts, self.unknown_packets);
         let timeout = self.cfg.timeout;
         let mut expired = Vec::new();
         for (idx, slot) in self.slots.iter().enumerate() {
