@@ -29,6 +29,14 @@ pub fn write_stamp(out: &mut Vec<u8>, s: Stamp) {
     out.extend_from_slice(&s.send_us.to_be_bytes());
 }
 
+/// Replaces the send time of a stamped payload (a paced packet leaves after it was made).
+pub fn restamp(payload: &mut [u8], send_us: u64) {
+    if read_stamp(payload).is_some() {
+        let n = payload.len();
+        payload[n - 8..].copy_from_slice(&send_us.to_be_bytes());
+    }
+}
+
 pub fn read_stamp(payload: &[u8]) -> Option<Stamp> {
     if payload.len() < STAMP_LEN {
         return None;
@@ -132,6 +140,13 @@ pub fn audio(size: usize, number: u32, send_us: u64, rng: &mut Rng) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restamp_changes_only_the_send_time() {
+        let mut p = frame(false, 500, 7, 1, &mut Rng(3)).remove(0);
+        restamp(&mut p, 99);
+        assert_eq!(read_stamp(&p), Some(Stamp { number: 7, send_us: 99 }));
+    }
 
     #[test]
     fn keyframe_is_stap_a_then_fu_a() {

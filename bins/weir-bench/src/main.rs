@@ -28,7 +28,7 @@ fn usage() -> ! {
          weir-bench idle   --whip URL --whep URL [--sessions N=10000] [--duration S=10]\n  \
          weir-bench setup  --whip URL --whep URL [--runs N=200]\n\
          common: [--app live] [--stream bench] [--server-pid PID] [--core C (load generator)] [--threads T=1]\n        \
-         [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--setup-timeout S=30] [--verify-every N=100]\n        \
+         [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--pacing X=0 (video at X times the bitrate, 2.5 like a browser; 0 = bursts)] [--setup-timeout S=30] [--verify-every N=100]\n        \
          [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n\
          URL templates may contain {{app}} and {{stream}}, e.g. 'http://127.0.0.1:8080/index/api/whep?app={{app}}&stream={{stream}}'."
     );

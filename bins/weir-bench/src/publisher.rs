@@ -22,6 +22,16 @@ pub struct MediaShape {
     pub bitrate_kbps: f64,
     pub fps: f64,
     pub gop_secs: f64,
+    /// Video pacing rate as a multiple of the bitrate (libwebrtc's default is 2.5); 0 sends
+    /// every packet of a frame at once, as OBS, GStreamer and FFmpeg publishers do.
+    pub pacing: f64,
+}
+
+/// A video packet waiting for its pacing slot.
+struct Paced {
+    payload: Vec<u8>,
+    ts: u32,
+    marker: bool,
 }
 
 pub struct Publisher {
@@ -46,6 +56,10 @@ pub struct Publisher {
     delta_bytes: usize,
     fps: f64,
     rng: h264::Rng,
+    /// Bytes per second of the video pacer; 0 = no pacing.
+    pace_bytes_per_s: f64,
+    paced: std::collections::VecDeque<Paced>,
+    next_paced: Instant,
     /// Packets sent in total, and those whose capture time falls in the window.
     pub sent_total: u64,
     pub sent_in_window: u64,
@@ -111,6 +125,9 @@ impl Publisher {
             delta_bytes,
             fps: shape.fps,
             rng: h264::Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(local.port())),
+            pace_bytes_per_s: shape.pacing * shape.bitrate_kbps * 1000.0 / 8.0,
+            paced: std::collections::VecDeque::new(),
+            next_paced: now,
             sent_total: 0,
             sent_in_window: 0,
             buf: vec![0; 2048],
@@ -130,6 +147,9 @@ impl Publisher {
         let mut t = self.timeout;
         if self.media_on {
             t = t.min(self.next_frame).min(self.next_audio);
+        }
+        if !self.paced.is_empty() {
+            t = t.min(self.next_paced);
         }
         t
     }
@@ -191,25 +211,32 @@ impl Publisher {
             let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
             self.number += pkts.len() as u32;
             let ts = (self.frame_no as f64 * 90_000.0 / self.fps) as u32;
-            let (mid, pt) = self.video;
             let n = pkts.len();
-            for _ in 0..n {
-                self.count(capture, window);
-            }
-            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                for (i, pl) in pkts.into_iter().enumerate() {
-                    tx.write_rtp(
-                        RtpWrite::new(pt, self.vseq.into(), ts, now, pl)
-                            .marker(i + 1 == n)
-                            .nackable(true)
-                            .ext_vals(Self::ext(capture)),
-                    );
-                    self.vseq += 1;
+            for (i, payload) in pkts.into_iter().enumerate() {
+                let packet = Paced { payload, ts, marker: i + 1 == n };
+                if self.pace_bytes_per_s > 0.0 {
+                    self.paced.push_back(packet);
+                } else {
+                    self.send_video(now, capture, packet, window);
                 }
             }
             self.frame_no += 1;
             self.next_frame += self.frame_every;
             frames += 1;
+        }
+        // The pacer: one packet per slot, the next slot its size later at the pacing rate. The
+        // send time (abs-capture-time and the payload stamp) is when the packet leaves.
+        while self.next_paced <= now {
+            let Some(mut packet) = self.paced.pop_front() else { break };
+            let capture = SystemTime::now();
+            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            h264::restamp(&mut packet.payload, send_us);
+            let bytes = packet.payload.len() + 12;
+            self.send_video(now, capture, packet, window);
+            self.next_paced = self.next_paced.max(now.checked_sub(Duration::from_millis(5)).unwrap_or(now)) + Duration::from_secs_f64(bytes as f64 / self.pace_bytes_per_s);
+        }
+        if self.paced.is_empty() {
+            self.next_paced = self.next_paced.max(now);
         }
         let mut n = 0;
         while self.next_audio <= now && n < 10 {
@@ -227,6 +254,20 @@ impl Publisher {
             self.next_audio += Duration::from_millis(20);
             n += 1;
         }
+    }
+
+    fn send_video(&mut self, now: Instant, capture: SystemTime, packet: Paced, window: (u64, u64)) {
+        self.count(capture, window);
+        let (mid, pt) = self.video;
+        if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+            tx.write_rtp(
+                RtpWrite::new(pt, self.vseq.into(), packet.ts, now, packet.payload)
+                    .marker(packet.marker)
+                    .nackable(true)
+                    .ext_vals(Self::ext(capture)),
+            );
+        }
+        self.vseq += 1;
     }
 
     fn drive(&mut self) {

@@ -37,6 +37,10 @@ impl Common {
         let fps: f64 = a.num("fps", 30.0)?;
         let gop_secs: f64 = a.num("gop-secs", 2.0)?;
         let threads: usize = a.num("threads", 1)?;
+        let pacing: f64 = a.num("pacing", 0.0)?;
+        if pacing != 0.0 && !(1.0..=20.0).contains(&pacing) {
+            return Err("out of range: --pacing 0 (bursts) or 1..20 (multiple of the bitrate)".into());
+        }
         if !(1.0..=120.0).contains(&fps) || !(10.0..=100_000.0).contains(&bitrate_kbps) || !(0.1..=60.0).contains(&gop_secs) || !(1..=64).contains(&threads) {
             return Err("out of range: --fps 1..120, --bitrate 10..100000, --gop-secs 0.1..60, --threads 1..64".into());
         }
@@ -45,7 +49,7 @@ impl Common {
             whep,
             app: a.str("app").unwrap_or("live").to_owned(),
             stream: a.str("stream").unwrap_or("bench").to_owned(),
-            shape: MediaShape { bitrate_kbps, fps, gop_secs },
+            shape: MediaShape { bitrate_kbps, fps, gop_secs, pacing },
             setup_timeout: Duration::from_secs_f64(a.num("setup-timeout", 30.0)?),
             pid: a.str("server-pid").map(|s| s.parse().map_err(|_| "--server-pid: not a number")).transpose()?,
             core: a.str("core").map(|s| s.parse().map_err(|_| "--core: not a number")).transpose()?,
@@ -329,8 +333,10 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     let name = if publishers == 1 { "fanout" } else { "many" };
 
     println!(
-        "weir-bench {name}: {publishers} publisher(s) x {players_each} players ({receiving} receiving), window {secs:.2} s, {} kbps H264 {} fps + Opus-sized audio 50/s",
-        c.shape.bitrate_kbps, c.shape.fps
+        "weir-bench {name}: {publishers} publisher(s) x {players_each} players ({receiving} receiving), window {secs:.2} s, {} kbps H264 {} fps ({}) + Opus-sized audio 50/s",
+        c.shape.bitrate_kbps,
+        c.shape.fps,
+        if c.shape.pacing > 0.0 { format!("paced at {}x", c.shape.pacing) } else { "frames in bursts".to_owned() }
     );
     println!("{:<44} {}", "publisher packets in window", sent.iter().sum::<u64>());
     println!("{:<44} {} (min player {:.2}% of its stream)", "forwarded packets received in window", received, min_ratio * 100.0);
@@ -340,12 +346,13 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     println!("{:<44} {verified} ok, {vfail} failed", "sampled SRTP decryptions checked");
     println!("{:<44} {:.2} / {:.2} / {:.2} ms (n={})", "latency p50 / p99 / max-bucket (abs-capture-time)", hist.quantile_ms(0.5), hist.quantile_ms(0.99), hist.quantile_ms(1.0), hist.count());
     let mut json = format!(
-        "{{\"bench\":\"{name}\",\"publishers\":{publishers},\"players\":{total},\"players_receiving\":{receiving},\"window_s\":{secs:.3},\"bitrate_kbps\":{},\"fps\":{},\
+        "{{\"bench\":\"{name}\",\"publishers\":{publishers},\"players\":{total},\"players_receiving\":{receiving},\"window_s\":{secs:.3},\"bitrate_kbps\":{},\"fps\":{},\"pacing\":{},\
 \"publisher_sent_window\":{},\"publisher_sent_total\":{sent_total},\"received\":{received},\"received_all\":{packets},\"min_player_ratio\":{},\"pps\":{:.1},\"loss_pct\":{},\
 \"reordered\":{reordered},\"duplicates\":{dups},\"rtx\":{rtx},\"recovered\":{recovered},\"dropped_on_purpose\":{dropped},\"nacks\":{nacks},\"plis\":{plis},\"rrs\":{rrs},\
 \"verified\":{verified},\"verify_failed\":{vfail},\"latency_ms_p50\":{},\"latency_ms_p99\":{},\"setup_wall_s\":{:.3}",
         c.shape.bitrate_kbps,
         c.shape.fps,
+        c.shape.pacing,
         sent.iter().sum::<u64>(),
         num(if ps.is_empty() { f64::NAN } else { min_ratio }),
         received as f64 / secs,
