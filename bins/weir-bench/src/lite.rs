@@ -101,6 +101,8 @@ pub struct PlayerStats {
     pub nacks_sent: u64,
     pub plis_sent: u64,
     pub rrs_sent: u64,
+    /// SRTP master key length the DTLS handshake chose (16: AES-128-GCM, 32: AES-256-GCM).
+    pub srtp_key_len: usize,
     pub dead: Option<String>,
 }
 
@@ -557,6 +559,7 @@ impl LitePlayer {
                             return;
                         }
                     };
+                    self.stats.srtp_key_len = key_len;
                     match SrtpSession::from_keying_material(&km, key_len, true) {
                         Some(s) => self.srtp = Some(s),
                         None => {

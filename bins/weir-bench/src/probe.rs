@@ -31,12 +31,17 @@ pub fn run(a: &Args) -> Result<(), String> {
     let nsock: usize = a.num("sockets", 100)?;
     let npk: usize = a.num("packets", 200_000)?;
     let core: usize = a.num("core", 0)?;
+    let key_len = match a.num::<u32>("cipher", 256)? {
+        128 => 16,
+        256 => 32,
+        _ => return Err("--cipher 128|256 (AEAD_AES_128_GCM or AEAD_AES_256_GCM)".into()),
+    };
     if nsock == 0 || npk == 0 || nsock > 10_000 || npk > 100_000_000 {
         return Err("--sockets 1..10000, --packets 1..1e8".into());
     }
-    let r = measure(nsock, npk, core)?;
+    let r = measure(nsock, npk, core, key_len)?;
     let (rows, got, seg, gso_note) = (r.rows, r.received, r.packet_bytes, r.gso_note);
-    println!("weir-bench probe: {npk} packets of {} bytes (AES-128-GCM SRTP), {nsock} loopback sockets, core {core}", seg);
+    println!("weir-bench probe: {npk} packets of {} bytes ({} SRTP), {nsock} loopback sockets, core {core}", seg, cipher_name(key_len));
     println!(
         "{:<12} {:>12} {:>12} {:>12}",
         "method", "encrypt us", "send us", "both us"
@@ -46,7 +51,8 @@ pub fn run(a: &Args) -> Result<(), String> {
     }
     println!("(reader thread received {got} datagrams; loopback drops at full receive buffers do not change the sender's cost)");
     let mut j = format!(
-        "{{\"bench\":\"probe\",\"sockets\":{nsock},\"packets\":{npk},\"packet_bytes\":{seg},\"core\":{core},\"cipher\":\"AEAD_AES_128_GCM\",\"received\":{got}"
+        "{{\"bench\":\"probe\",\"sockets\":{nsock},\"packets\":{npk},\"packet_bytes\":{seg},\"core\":{core},\"cipher\":\"{}\",\"received\":{got}",
+        cipher_name(key_len)
     );
     for r in &rows {
         j += &format!(",\"{}\":{{\"encrypt_us\":{:.4},\"send_us\":{:.4},\"both_us\":{:.4}}}", r.method, r.encrypt_us, r.send_us, r.both_us);
@@ -59,8 +65,17 @@ pub fn run(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the probe on `core` (the calling thread is pinned there: call it from a thread of its own).
-pub fn measure(nsock: usize, npk: usize, core: usize) -> Result<ProbeResult, String> {
+pub fn cipher_name(key_len: usize) -> &'static str {
+    if key_len == 32 {
+        "AEAD_AES_256_GCM"
+    } else {
+        "AEAD_AES_128_GCM"
+    }
+}
+
+/// Runs the probe on `core` (the calling thread is pinned there: call it from a thread of its
+/// own), encrypting with AES-GCM of `key_len` bytes (16 or 32), the cipher the server chose.
+pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize) -> Result<ProbeResult, String> {
     // Receivers: N loopback sockets drained by one reader thread (not pinned to our core).
     let mut rx = Vec::new();
     for _ in 0..nsock {
@@ -93,7 +108,7 @@ pub fn measure(nsock: usize, npk: usize, core: usize) -> Result<ProbeResult, Str
 
     let tx = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     set_sndbuf(&tx, 4 << 20);
-    let srtp = SrtpGcm::new(&[0x42; 16], &[0x17; 12]);
+    let srtp = SrtpGcm::with_key(&[0x42; 32][..key_len], &[0x17; 12]).ok_or("SRTP key length must be 16 or 32")?;
     let mut pkt = Vec::with_capacity(PAYLOAD_PACKET + TAG_LEN);
     let payload: Vec<u8> = (0..PAYLOAD_PACKET - 12)
         .map(|i| (i * 31 + 7) as u8)

@@ -256,13 +256,14 @@ fn print_setup(rows: &[(&str, f64, f64, usize)], json: &mut String) {
     }
 }
 
-fn probe_in_thread(c: &Common, sockets: usize) -> Option<crate::probe::ProbeResult> {
+/// The raw-limit probe with the SRTP cipher the players negotiated (`key_len` 16 or 32).
+fn probe_in_thread(c: &Common, sockets: usize, key_len: usize) -> Option<crate::probe::ProbeResult> {
     if !c.probe {
         return None;
     }
     let core = c.probe_core;
     let sockets = sockets.clamp(1, 2000);
-    std::thread::spawn(move || crate::probe::measure(sockets, 100_000, core))
+    std::thread::spawn(move || crate::probe::measure(sockets, 100_000, core, key_len))
         .join()
         .ok()
         .and_then(|r| r.map_err(|e| eprintln!("probe: {e}")).ok())
@@ -308,7 +309,9 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     }
     rig.pump_until(Duration::from_secs(20), |s| s.deleted.load(Ordering::Relaxed) >= s.created.load(Ordering::Relaxed));
     let (report, c) = rig.finish();
-    let probe = probe_in_thread(&c, total);
+    // The server's choice, seen by the players (all of one server choose alike); 16 if none got keys.
+    let key_len = report.players.iter().map(|(_, s)| s.srtp_key_len).find(|&k| k != 0).unwrap_or(16);
+    let probe = probe_in_thread(&c, total, key_len);
 
     // Per-player accounting against its own publisher's count.
     let ps: Vec<(u64, &PlayerStats)> = report.players.iter().map(|(t, s)| (*t, s)).collect();
@@ -376,9 +379,10 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     println!("{:<44} {:.1}% of a core", "weir-bench's own CPU", bench_pct);
     json.push_str(&format!(",\"bench_cpu_pct\":{bench_pct:.1}"));
     if let Some(p) = &probe {
+        json.push_str(&format!(",\"probe_cipher\":\"{}\"", crate::probe::cipher_name(key_len)));
         for r in &p.rows {
             let ratio = us_per_pkt / r.both_us;
-            println!("{:<44} {:.2} us/packet -> server at {:.2}x", format!("raw limit, same run: encrypt+{}", r.method), r.both_us, ratio);
+            println!("{:<44} {:.2} us/packet -> server at {:.2}x", format!("raw limit, same run ({}): encrypt+{}", crate::probe::cipher_name(key_len), r.method), r.both_us, ratio);
             json.push_str(&format!(",\"raw_{}_us\":{:.4},\"ratio_to_{}\":{}", r.method, r.both_us, r.method, num(ratio)));
         }
     }

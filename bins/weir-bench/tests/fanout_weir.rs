@@ -209,3 +209,25 @@ fn churn_setup_and_idle_end_every_session() {
     assert_eq!(json_num(&line, "died"), 0.0);
     assert!(json_num(&line, "kib_per_session").is_finite());
 }
+
+#[test]
+fn probe_measures_each_send_method_with_the_chosen_cipher() {
+    // No server: the probe encrypts and sends to loopback sockets of its own.
+    for (bits, name) in [("256", "AEAD_AES_256_GCM"), ("128", "AEAD_AES_128_GCM")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["probe", "--sockets", "4", "--packets", "3000", "--core", "0", "--cipher", bits])
+            .output()
+            .expect("run weir-bench probe");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "probe failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let line = stdout.lines().find(|l| l.starts_with("{\"bench\":\"probe\"")).expect("JSON line");
+        assert!(line.contains(&format!("\"cipher\":\"{name}\"")), "{line}");
+        assert!(json_num(line, "received") > 0.0, "the probe's datagrams never arrived: {line}");
+        for method in ["sendto", "sendmmsg32", "gso8"] {
+            let i = line.find(&format!("\"{method}\":")).unwrap_or_else(|| panic!("{method} missing: {line}"));
+            assert!(json_num(&line[i..], "both_us") > 0.0, "{line}");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_weir-bench")).args(["probe", "--cipher", "192"]).output().expect("run");
+    assert!(!out.status.success(), "an unknown cipher must be refused");
+}
