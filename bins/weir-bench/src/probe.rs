@@ -84,7 +84,7 @@ pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize) -> Result<
         crate::sys::set_rcvbuf(&s, 1 << 20);
         rx.push(s);
     }
-    let dests: Vec<SocketAddr> = rx.iter().map(|s| s.local_addr().unwrap()).collect();
+    let dests: Vec<SocketAddr> = rx.iter().map(|s| s.local_addr()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
     let reader = {

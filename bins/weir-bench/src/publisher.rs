@@ -27,8 +27,14 @@ pub struct MediaShape {
     pub pacing: f64,
 }
 
-/// A video packet waiting for its pacing slot.
-struct Paced {
+/// The wall-clock time a packet is stamped with, and the same in microseconds since the epoch.
+fn wall_clock_now() -> (SystemTime, u64) {
+    let now = SystemTime::now();
+    (now, now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
+}
+
+/// A video packet, held for its pacing slot when the publisher paces.
+struct VideoPacket {
     payload: Vec<u8>,
     ts: u32,
     marker: bool,
@@ -58,7 +64,7 @@ pub struct Publisher {
     rng: h264::Rng,
     /// Bytes per second of the video pacer; 0 = no pacing.
     pace_bytes_per_s: f64,
-    paced: std::collections::VecDeque<Paced>,
+    paced: std::collections::VecDeque<VideoPacket>,
     next_paced: Instant,
     /// Packets sent in total, and those whose capture time falls in the window.
     pub sent_total: u64,
@@ -206,14 +212,13 @@ impl Publisher {
         while self.next_frame <= now && frames < 10 {
             let key = self.frame_no % self.frames_per_gop == 0;
             let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
-            let capture = SystemTime::now();
-            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            let (capture, send_us) = wall_clock_now();
             let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
             self.number += pkts.len() as u32;
             let ts = (self.frame_no as f64 * 90_000.0 / self.fps) as u32;
             let n = pkts.len();
             for (i, payload) in pkts.into_iter().enumerate() {
-                let packet = Paced { payload, ts, marker: i + 1 == n };
+                let packet = VideoPacket { payload, ts, marker: i + 1 == n };
                 if self.pace_bytes_per_s > 0.0 {
                     self.paced.push_back(packet);
                 } else {
@@ -228,8 +233,7 @@ impl Publisher {
         // send time (abs-capture-time and the payload stamp) is when the packet leaves.
         while self.next_paced <= now {
             let Some(mut packet) = self.paced.pop_front() else { break };
-            let capture = SystemTime::now();
-            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            let (capture, send_us) = wall_clock_now();
             h264::restamp(&mut packet.payload, send_us);
             let bytes = packet.payload.len() + 12;
             self.send_video(now, capture, packet, window);
@@ -240,8 +244,7 @@ impl Publisher {
         }
         let mut n = 0;
         while self.next_audio <= now && n < 10 {
-            let capture = SystemTime::now();
-            let send_us = capture.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+            let (capture, send_us) = wall_clock_now();
             let pl = h264::audio(AUDIO_BYTES, self.number, send_us, &mut self.rng);
             self.number += 1;
             self.count(capture, window);
@@ -256,7 +259,7 @@ impl Publisher {
         }
     }
 
-    fn send_video(&mut self, now: Instant, capture: SystemTime, packet: Paced, window: (u64, u64)) {
+    fn send_video(&mut self, now: Instant, capture: SystemTime, packet: VideoPacket, window: (u64, u64)) {
         self.count(capture, window);
         let (mid, pt) = self.video;
         if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
