@@ -355,7 +355,9 @@ struct Shard {
     cert: DtlsCert,
     net: Net,
     tcp_listener: Option<std::net::TcpListener>,
-    slots: Vec<Option<Slot>>,
+    /// Boxed: a session is ~11 KB (str0m's `Rtc` inline), and an inline slot vector keeps the
+    /// peak's worth of them resident after the sessions end (10,000 idle sessions left ~110 MB).
+    slots: Vec<Option<Box<Slot>>>,
     free: Vec<usize>,
     next_gen: u64,
     live_sessions: usize,
@@ -760,10 +762,35 @@ impl Shard {
         }
         self.closed_since_trim = 0;
         self.last_trim = now;
+        self.compact_session_tables();
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
         unsafe {
             libc::malloc_trim(0);
+        }
+    }
+
+    /// Gives back what the session tables grew to at a peak: trailing empty slots (their
+    /// indices leave the free list; queued work and timers for them are ignored, as for any
+    /// closed slot) and the spare capacity of the slot vector and the lookup maps.
+    fn compact_session_tables(&mut self) {
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        let len = self.slots.len();
+        self.free.retain(|&i| i < len);
+        fn oversized(capacity: usize, len: usize) -> bool {
+            capacity > 2 * len + 64
+        }
+        if oversized(self.slots.capacity(), len) {
+            self.slots.shrink_to_fit();
+            self.free.shrink_to_fit();
+        }
+        if oversized(self.by_ufrag.capacity(), self.by_ufrag.len()) {
+            self.by_ufrag.shrink_to_fit();
+        }
+        if oversized(self.by_addr.capacity(), self.by_addr.len()) {
+            self.by_addr.shrink_to_fit();
         }
     }
 
@@ -1440,7 +1467,7 @@ impl Shard {
         };
         let gen = self.next_gen;
         self.next_gen += 1;
-        let slot = Slot { gen, session, stream: stream_idx };
+        let slot = Box::new(Slot { gen, session, stream: stream_idx });
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(slot);
@@ -1570,7 +1597,7 @@ impl Shard {
         self.free.push(idx);
         self.live_sessions = self.live_sessions.saturating_sub(1);
         self.closed_since_trim += 1;
-        let Slot { session: mut sess, stream, .. } = slot;
+        let Slot { session: mut sess, stream, .. } = *slot;
         sess.rtc.disconnect();
         for u in &sess.ufrags {
             if self.by_ufrag.get(u) == Some(&idx) {
