@@ -673,7 +673,7 @@ impl Shard {
                             if item.n <= sess.fanout_after {
                                 continue;
                             }
-                            let fwd = Forward::new(&item.packet, item.ext.clone(), item.keyframe);
+                            let fwd = Forward::new(&item.packet, &item.ext, item.keyframe);
                             match write_to_player(sess, item.kind, &fwd, &item.params, item.epoch, now) {
                                 PlayerWrite::Written => written = true,
                                 PlayerWrite::NeedsKeyframe => {
@@ -929,7 +929,8 @@ impl Shard {
                     });
                     return;
                 }
-                let fwd = Forward::new(&packet, forwarded_ext(&pkt.header.ext_vals), keyframe);
+                let ext = forwarded_ext(&pkt.header.ext_vals);
+                let fwd = Forward::new(&packet, &ext, keyframe);
                 let mut want_keyframe = false;
                 for &p in &stream.players {
                     let Some(Some(pslot)) = self.slots.get_mut(p) else { continue };
@@ -971,9 +972,10 @@ impl Shard {
             }
             let player = &mut slot.session;
             let mut sent = 0u64;
+            let no_ext = ExtensionValues::default();
             for (i, c) in cached.iter().enumerate() {
                 let Some(params) = track.params_for(c.pt) else { continue };
-                let fwd = Forward::new(c, ExtensionValues::default(), i == 0);
+                let fwd = Forward::new(c, &no_ext, i == 0);
                 match write_to_player(player, MediaKind::Video, &fwd, params, epoch, now) {
                     PlayerWrite::Written => note_media_written(player, idx, gen, &mut self.media_written),
                     PlayerWrite::NeedsKeyframe => need_keyframe = true,
@@ -1665,12 +1667,12 @@ struct Forward<'a> {
     marker: bool,
     payload: &'a Arc<[u8]>,
     arrival: Instant,
-    ext: ExtensionValues,
+    ext: &'a ExtensionValues,
     keyframe: bool,
 }
 
 impl<'a> Forward<'a> {
-    fn new(p: &'a CachedPacket, ext: ExtensionValues, keyframe: bool) -> Self {
+    fn new(p: &'a CachedPacket, ext: &'a ExtensionValues, keyframe: bool) -> Self {
         Forward { seq: p.seq, ts: p.ts, pt: p.pt, marker: p.marker, payload: &p.payload, arrival: p.arrival, ext, keyframe }
     }
 }
