@@ -45,6 +45,10 @@ ctx.test('fast start: a player joining a live stream gets the cached GOP and dec
     assert.ok(info.fast_start, `session stats have fast_start: ${JSON.stringify(info)}`);
     assert.equal(typeof info.fast_start.cached_packets_sent, 'number');
     assert.ok(info.fast_start.cached_packets_sent > 0, `cached GOP was sent at join (cached_packets_sent=${info.fast_start.cached_packets_sent})`);
+    // Chromium's DTLS picks AES-GCM and offers RTX: the frames it decoded were built and
+    // SRTP-protected by the engine's direct egress (rtc.directEgress=1), not by str0m.
+    assert.equal(info.tx.direct_egress, true, `player uses direct egress: ${JSON.stringify(info.tx)}`);
+    assert.equal(info.tracks.video.direct, true, `video down-track is direct: ${JSON.stringify(info.tracks)}`);
 
     ctx.log(t, 'time to first frame ms (rVFC, play() start -> first frame)', st.timeToFirstFrameMs);
     ctx.log(t, 'fast_start', info.fast_start);

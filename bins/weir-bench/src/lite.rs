@@ -14,7 +14,7 @@
 use crate::h264;
 use crate::http;
 use crate::rtp::{self, SeqEvent, SeqTracker};
-use crate::srtp::SrtpSession;
+use weir_srtp::SrtpSession;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

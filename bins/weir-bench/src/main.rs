@@ -16,7 +16,7 @@ mod probe;
 mod publisher;
 mod rtp;
 mod scenarios;
-mod srtp;
+
 mod sys;
 
 fn usage() -> ! {

@@ -1,7 +1,7 @@
 //! The raw-limit probe: what one pinned core can SRTP-protect and send to loopback.
 
 use crate::args::Args;
-use crate::srtp::{rtp_header, SrtpGcm, TAG_LEN};
+use weir_srtp::{rtp_header, SrtpGcm, TAG_LEN};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -55,6 +55,7 @@ fn expected_defaults() -> Config {
             max_rtp_cache_size: 2048,
             egress_threads: 0,
             egress_min_players: 32,
+            direct_egress: true,
             gop_cache_max_packets: 4096,
             keyframe_request_interval_ms: 500,
             max_sessions: 20000,

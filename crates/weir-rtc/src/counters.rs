@@ -13,6 +13,7 @@ pub(crate) struct EngineCounters {
     gso_messages: AtomicU64,
     send_calls: AtomicU64,
     send_drops: AtomicU64,
+    direct_packets: AtomicU64,
     unknown_packets: AtomicU64,
     gso: AtomicBool,
 }
@@ -25,6 +26,7 @@ impl EngineCounters {
         self.gso_messages.store(sent.gso_messages, r);
         self.send_calls.store(sent.calls, r);
         self.send_drops.store(sent.drops, r);
+        self.direct_packets.store(sent.direct, r);
         self.unknown_packets.store(unknown_packets, r);
         self.gso.store(gso_usable(), r);
     }
@@ -40,6 +42,8 @@ impl EngineCounters {
                 "gso": self.gso.load(r),
             },
             "send_drops": self.send_drops.load(r),
+            // Packets to players built and protected by the engine (rtc.directEgress).
+            "direct_packets": self.direct_packets.load(r),
             "unknown_packets": self.unknown_packets.load(r),
         })
     }

@@ -10,9 +10,11 @@
 pub mod codec;
 mod counters;
 mod datachannel;
+mod direct;
 pub mod demux;
 pub mod gop;
 pub mod keyframe;
+mod key_capture;
 pub mod rewrite;
 mod session;
 mod shard;
@@ -65,6 +67,8 @@ pub struct EngineConfig {
     /// Players of a stream (or players written to in one turn) from which the egress threads
     /// are used (`rtc.egressMinPlayers`).
     pub egress_min_players: usize,
+    /// Build and SRTP-protect player packets in the engine (`rtc.directEgress`, `direct.rs`).
+    pub direct_egress: bool,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +93,7 @@ impl Default for EngineConfig {
             datachannel_negotiated_ids: datachannel::NEGOTIATED_IDS.to_vec(),
             egress_threads: 0,
             egress_min_players: 32,
+            direct_egress: true,
         }
     }
 }

@@ -82,6 +82,22 @@ impl Rewriter {
     }
 }
 
+impl Rewriter {
+    /// The newest output sequence number (extended), if any packet was mapped.
+    pub fn last_out_seq(&self) -> Option<u64> {
+        self.last_out.map(|(seq, _, _)| seq)
+    }
+
+    /// The inverse of [`Rewriter::map`] within the current splice: the input sequence number an
+    /// output sequence number was made from (to answer a player's NACK from the source's
+    /// packets). `None` before the splice (another source epoch: not ours to resend).
+    pub fn source_seq(&self, out_seq: u64) -> Option<u64> {
+        let s = self.state?;
+        let offset = out_seq.checked_sub(s.out_seq_base)?;
+        Some(s.in_seq_base + offset)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +130,21 @@ mod tests {
         assert_eq!(s2, s1 + 1);
         assert_eq!(t2, t1.wrapping_add(180_000));
         assert_eq!(r.map(2, 40_001, 10_002_999, later), Some((s2 + 1, t2.wrapping_add(3_000))));
+    }
+
+    #[test]
+    fn source_seq_inverts_the_current_splice() {
+        let mut r = Rewriter::new(90_000);
+        let t = Instant::now();
+        let (s0, _) = r.map(1, 70_000, 0, t).unwrap();
+        let (s1, _) = r.map(1, 70_009, 0, t).unwrap();
+        assert_eq!(r.source_seq(s1), Some(70_009));
+        assert_eq!(r.source_seq(s0 + 4), Some(70_004));
+        assert_eq!(r.last_out_seq(), Some(s1));
+        // After a new epoch the old output numbers map to nothing of the new source.
+        let (s2, _) = r.map(2, 5, 0, t).unwrap();
+        assert_eq!(r.source_seq(s2), Some(5));
+        assert_eq!(r.source_seq(s1), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use str0m::Rtc;
 use weir_core::{SessionKind, StreamKey};
 
 use crate::datachannel::DcState;
+use crate::direct::{DirectEgress, DirectTrack};
+use crate::key_capture::KeySlot;
 use crate::rewrite::Rewriter;
 
 /// The sending side towards one player for one media kind ("down-track").
@@ -29,6 +31,8 @@ pub struct DownTrack {
     pub negotiated: PayloadParams,
     /// Video only: drop packets until a keyframe starts, so the decoder starts clean.
     pub waiting_keyframe: bool,
+    /// Set when the session uses direct egress (`direct.rs`).
+    pub direct: Option<DirectTrack>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +46,9 @@ pub struct Counters {
     pub keyframe_requests_received: u64,
     pub keyframe_requests_sent: u64,
     pub fast_start_packets: u64,
+    /// NACK packets received from a direct-egress player, and retransmissions sent for them.
+    pub nacks_received: u64,
+    pub rtx_sent: u64,
     pub first_packet_at: Option<Instant>,
     pub first_keyframe_at: Option<Instant>,
 }
@@ -82,6 +89,15 @@ pub struct Session {
     /// written packet only after a timeout has timestamped it; the engine gives that timeout
     /// once per loop turn for all packets written in the turn (`Shard::send_written_media`).
     pub media_written: bool,
+    /// Of those, some went to the `Rtc` (not only to `direct`): it needs its `Input::Timeout`.
+    pub rtc_written: bool,
+    /// A player's SRTP keys, captured from its DTLS handshake (`key_capture.rs`).
+    pub keys: Option<KeySlot>,
+    /// Direct egress (`direct.rs`), set up when a player connects with usable keys.
+    pub direct: Option<DirectEgress>,
+    /// Protocol and remote address of str0m's latest DTLS or RTP/RTCP transmit: the path the
+    /// direct egress sends on.
+    pub media_path: Option<(str0m::net::Protocol, SocketAddr)>,
     /// Player: its stream's fan-out items up to this number were covered by the fast-start
     /// GOP replay and are skipped (`Shard::send_written_media_parallel`).
     pub fanout_after: u64,
@@ -123,7 +139,8 @@ impl Session {
         let down = |d: &Option<DownTrack>| {
             d.as_ref().map(|d| {
                 let t = crate::codec::track_info(&d.negotiated);
-                json!({"mid": d.mid.to_string(), "codec": t.codec, "fmtp": t.fmtp, "waiting_keyframe": d.waiting_keyframe})
+                json!({"mid": d.mid.to_string(), "codec": t.codec, "fmtp": t.fmtp, "waiting_keyframe": d.waiting_keyframe,
+                    "direct": d.direct.is_some()})
             })
         };
         let tracks = match &self.role {
@@ -161,7 +178,8 @@ impl Session {
             "ice_generation": self.ice_generation,
             "rx": {"packets": c.rx_packets, "bytes": c.rx_bytes, "dropped": c.rx_rtp_dropped, "bad_packets": c.bad_packets,
                    "keyframe_requests_sent": c.keyframe_requests_sent},
-            "tx": {"packets": c.tx_packets, "bytes": c.tx_bytes, "keyframe_requests_received": c.keyframe_requests_received},
+            "tx": {"packets": c.tx_packets, "bytes": c.tx_bytes, "keyframe_requests_received": c.keyframe_requests_received,
+                   "direct_egress": self.direct.is_some(), "nacks_received": c.nacks_received, "rtx_sent": c.rtx_sent},
             "fast_start": {
                 "cached_packets_sent": c.fast_start_packets,
                 "first_packet_after_ms": ms_since(self.created, c.first_packet_at),

@@ -17,7 +17,8 @@ use str0m::config::DtlsCert;
 use str0m::format::{CodecConfig, PayloadParams};
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
-use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::rtcp::{Nack, Rtcp};
+use str0m::rtp::{Extension, ExtensionValues, RawPacket, RtpPacket, RtpWrite};
 use str0m::channel::{ChannelData, ChannelId};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
@@ -33,6 +34,8 @@ use crate::counters::EngineCounters;
 use crate::codec::{publisher_codecs, select_offer_codecs, track_info, video_codec};
 use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
 use crate::gop::{CachedPacket, GopCache};
+use crate::direct::{extend_seq, DirectEgress, DirectTrack, ExtIds, RecentPackets, RtpOut, MAX_RTX_PER_NACK};
+use crate::key_capture::{self, KeySlot};
 use crate::keyframe::starts_keyframe;
 use crate::rewrite::Rewriter;
 use crate::session::{Counters, DownTrack, Role, Session, MAX_ADDRS_PER_SESSION};
@@ -159,6 +162,8 @@ struct SourceTrack {
     /// Payload params the publisher negotiated for this m-line; the first is what it sends.
     params: Vec<PayloadParams>,
     gop: Option<GopCache>,
+    /// Video: the latest packets, for the NACKs of direct-egress players.
+    recent: Option<RecentPackets>,
 }
 
 impl SourceTrack {
@@ -216,6 +221,8 @@ enum Work {
     Close(usize, u64, &'static str),
     ChannelData(usize, u64, ChannelData),
     ChannelFlush(usize, u64, ChannelId),
+    /// A direct-egress player's NACK (str0m's raw RTCP event).
+    Nack(usize, u64, Nack),
 }
 
 struct Net {
@@ -236,6 +243,8 @@ struct TcpConn {
 /// [`WorkerNet`] (see [`Shard::send_written_media`]).
 trait Transmitter {
     fn transmit(&mut self, t: Transmit);
+    /// A datagram built outside str0m (direct egress).
+    fn datagram(&mut self, proto: Protocol, dest: SocketAddr, data: Vec<u8>);
 }
 
 /// The parts of [`Net`] an egress worker may use from its own thread: the UDP socket's fd
@@ -252,17 +261,21 @@ impl NetView<'_> {
     /// Queues a UDP datagram in `batch` (sent by [`UdpBatch::flush`]) or frames a TCP one
     /// onto its connection's queue.
     fn route(&self, t: Transmit, batch: &mut UdpBatch) {
-        match t.proto {
+        self.route_datagram(t.proto, t.destination, t.contents.into(), batch);
+    }
+
+    fn route_datagram(&self, proto: Protocol, destination: SocketAddr, contents: Vec<u8>, batch: &mut UdpBatch) {
+        match proto {
             Protocol::Udp => {
                 let Some(fd) = self.udp_fd else { return };
-                let dest = if self.udp_dual_stack { v6_mapped(t.destination) } else { t.destination };
-                if batch.push(socket2::SockAddr::from(dest), t.contents.into()) {
+                let dest = if self.udp_dual_stack { v6_mapped(destination) } else { destination };
+                if batch.push(socket2::SockAddr::from(dest), contents) {
                     batch.flush(fd);
                 }
             }
             _ => {
-                let Some(conn) = self.tcp.get(&t.destination) else { return };
-                if let Some(frame) = rfc4571_frame(&t.contents) {
+                let Some(conn) = self.tcp.get(&destination) else { return };
+                if let Some(frame) = rfc4571_frame(&contents) {
                     if conn.tx.try_send(frame).is_err() {
                         batch.counts.drops += 1;
                     }
@@ -302,6 +315,10 @@ impl Transmitter for Net {
     fn transmit(&mut self, t: Transmit) {
         self.send(t);
     }
+    fn datagram(&mut self, proto: Protocol, dest: SocketAddr, data: Vec<u8>) {
+        self.batch.counts.direct += 1;
+        Self::view_of(&self.udp, self.udp_dual_stack, &self.tcp).route_datagram(proto, dest, data, &mut self.batch);
+    }
 }
 
 /// What an egress worker hands back to the engine thread.
@@ -322,6 +339,10 @@ struct WorkerNet<'a> {
 impl Transmitter for WorkerNet<'_> {
     fn transmit(&mut self, t: Transmit) {
         self.view.route(t, &mut self.batch);
+    }
+    fn datagram(&mut self, proto: Protocol, dest: SocketAddr, data: Vec<u8>) {
+        self.batch.counts.direct += 1;
+        self.view.route_datagram(proto, dest, data, &mut self.batch);
     }
 }
 
@@ -610,8 +631,7 @@ impl Shard {
         for (idx, gen) in std::mem::take(&mut self.media_written) {
             if let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) {
                 if slot.gen == gen && std::mem::take(&mut slot.session.media_written) {
-                    give_timeout(&mut slot.session, now);
-                    drain_session(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
+                    send_written(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
                 }
             }
         }
@@ -685,8 +705,7 @@ impl Shard {
                             }
                         }
                         if written {
-                            give_timeout(sess, now);
-                            drain_session(sess, *idx, *gen, &mut net, &mut timers, &mut work, now);
+                            send_written(sess, *idx, *gen, &mut net, &mut timers, &mut work, now);
                         }
                     }
                     net.flush();
@@ -830,6 +849,11 @@ impl Shard {
                         self.on_channel_data(idx, data, now);
                     }
                 }
+                Work::Nack(idx, gen, nack) => {
+                    if self.is_live(idx, gen) {
+                        self.on_nack(idx, &nack);
+                    }
+                }
                 Work::ChannelFlush(idx, gen, id) => {
                     if let Some(Some(slot)) = self.slots.get_mut(idx) {
                         if slot.gen == gen {
@@ -872,6 +896,7 @@ impl Shard {
                     );
                     sess.counters.tx_packets += 1;
                     sess.counters.tx_bytes += pkt.payload.len() as u64;
+                    sess.rtc_written = true;
                     note_media_written(sess, idx, gen, &mut self.media_written);
                 }
             }
@@ -909,6 +934,10 @@ impl Shard {
                     payload: pkt.payload.clone(),
                     arrival: pkt.timestamp,
                 };
+                let ext = forwarded_ext(&pkt.header.ext_vals);
+                if let Some(recent) = track.recent.as_mut() {
+                    recent.push(&packet, &ext);
+                }
                 if let Some(gop) = track.gop.as_mut() {
                     gop.push(packet.clone(), keyframe);
                 }
@@ -922,14 +951,13 @@ impl Shard {
                         n: stream.fanout_count,
                         kind,
                         packet,
-                        ext: forwarded_ext(&pkt.header.ext_vals),
+                        ext,
                         keyframe,
                         params,
                         epoch,
                     });
                     return;
                 }
-                let ext = forwarded_ext(&pkt.header.ext_vals);
                 let fwd = Forward::new(&packet, &ext, keyframe);
                 let mut want_keyframe = false;
                 for &p in &stream.players {
@@ -959,6 +987,7 @@ impl Shard {
         if !matches!(slot.session.role, Role::Player { .. }) {
             return;
         }
+        setup_direct_egress(&mut slot.session);
         let Some(Some(stream)) = self.streams.get(stream_idx) else { return };
         let epoch = stream.epoch;
         // Packets queued for the pool this turn are in the GOP replayed below (video) or
@@ -990,6 +1019,56 @@ impl Shard {
         }
         if need_keyframe {
             self.request_keyframe(stream_idx, now);
+        }
+    }
+
+    /// A direct-egress player lost packets: resend them as RTX (RFC 4588) from the track's
+    /// recent packets. Packets of an earlier source epoch or gone from the buffer are not
+    /// resent (the player's PLI after its NACKs fail gets it a keyframe).
+    fn on_nack(&mut self, idx: usize, nack: &Nack) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let gen = slot.gen;
+        let Some(Some(stream)) = slot.stream.and_then(|s| self.streams.get(s)) else { return };
+        let Some(recent) = stream.video.as_ref().and_then(|t| t.recent.as_ref()) else { return };
+        let sess = &mut slot.session;
+        let Session { role, direct, counters, .. } = sess;
+        let (Role::Player { video: Some(dt), .. }, Some(out)) = (role, direct.as_mut()) else { return };
+        let Some(track) = dt.direct.as_mut() else { return };
+        if *nack.ssrc != track.ssrc {
+            return;
+        }
+        counters.nacks_received += 1;
+        let Some(last) = dt.rewriter.last_out_seq() else { return };
+        let lost = nack.reports.iter().flat_map(|e| {
+            let pid = e.pid;
+            let blp = e.blp;
+            std::iter::once(pid).chain((0..16u16).filter(move |i| blp & (1 << i) != 0).map(move |i| pid.wrapping_add(i + 1)))
+        });
+        let mut sent = 0;
+        for seq16 in lost.take(MAX_RTX_PER_NACK) {
+            let out_seq = extend_seq(last, seq16);
+            if out_seq > last {
+                continue; // not sent yet
+            }
+            let Some((pkt, ext)) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
+            let Some(&(_, local_pt)) = dt.pt_map.iter().find(|(s, _)| *s == pkt.pt) else { continue };
+            let Some(rtx_pt) = track.rtx_pt(*local_pt) else { continue };
+            let Some(rtx_ssrc) = track.rtx_ssrc else { continue };
+            let Some(epoch) = dt.rewriter.epoch() else { continue };
+            // Same mapping as when it was first sent: the splice is unchanged (source_seq).
+            let Some((_, ts)) = dt.rewriter.map(epoch, pkt.seq, pkt.ts, pkt.arrival) else { continue };
+            let h = RtpOut { pt: rtx_pt, marker: pkt.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
+            // RFC 4588 section 4: the payload starts with the original sequence number.
+            let osn = (out_seq as u16).to_be_bytes();
+            if out.queue_rtp(&h, track.rtx_seq, ext, &track.ext_ids, &track.mid, &[&osn, &pkt.payload]) {
+                track.rtx_seq += 1;
+                track.rtx_sent += 1;
+                counters.rtx_sent += 1;
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            note_media_written(sess, idx, gen, &mut self.media_written);
         }
     }
 
@@ -1207,8 +1286,11 @@ impl Shard {
         }
     }
 
-    fn new_rtc(&self, ufrag: &str, pwd: &str, codecs: CodecConfig, req: &SessionRequest) -> Result<Rtc, SessionError> {
+    /// A configured `Rtc` for a new session, and for a player with direct egress on, the slot
+    /// its DTLS-SRTP keys will land in.
+    fn new_rtc(&self, ufrag: &str, pwd: &str, codecs: CodecConfig, req: &SessionRequest) -> Result<(Rtc, Option<KeySlot>), SessionError> {
         let mut config = RtcConfig::new()
+            .set_crypto_provider(key_capture::provider())
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .set_dtls_cert(self.cert.clone())
@@ -1227,10 +1309,18 @@ impl Shard {
             // SCTP's own buffer; our per-channel queues (datachannelBufferBytes) sit in front.
             .set_sctp_max_buffered_amount(1 << 20);
         *config.codec_config() = codecs;
+        let direct = req.kind == SessionKind::Play && self.cfg.direct_egress;
         if req.kind == SessionKind::Play {
             config = without_transport_cc(config);
         }
+        if direct {
+            // A player's NACKs reach the engine only as raw RTCP (str0m answers NACKs itself
+            // from its own cache, which direct egress does not fill).
+            config = config.enable_raw_packets(true);
+        }
+        let keys = direct.then(key_capture::capture_next_dtls);
         let mut rtc = config.build(Instant::now());
+        key_capture::cancel_capture();
         let mut added = 0;
         for &addr in &req.candidates.udp {
             if let Ok(c) = Candidate::host(addr, "udp") {
@@ -1249,7 +1339,7 @@ impl Shard {
         if added == 0 {
             return Err(SessionError::Internal("no usable ICE candidate address (check rtc.externIP)".into()));
         }
-        Ok(rtc)
+        Ok((rtc, keys))
     }
 
     fn create_session(&mut self, req: SessionRequest, now: Instant) -> Result<SessionAnswer, SessionError> {
@@ -1302,7 +1392,7 @@ impl Shard {
         };
         let offer = SdpOffer::from_sdp_string(&offer_text).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let remote_ufrag = offer_ufrag(&offer_text).unwrap_or_default();
-        let mut rtc = self.new_rtc(&ufrag, &pwd, codecs, &req)?;
+        let (mut rtc, keys) = self.new_rtc(&ufrag, &pwd, codecs, &req)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
 
         // The negotiated m-lines, by the offer's mids (str0m's MediaAdded events only come
@@ -1344,8 +1434,12 @@ impl Shard {
                     }
                     let slot = if kind == MediaKind::Audio { &mut audio } else { &mut video };
                     if slot.is_none() {
-                        let gop = (kind == MediaKind::Video).then(|| GopCache::new(self.cfg.gop_cache_max_packets));
-                        *slot = Some(SourceTrack { mid, params, gop });
+                        let video = kind == MediaKind::Video;
+                        let gop = video.then(|| GopCache::new(self.cfg.gop_cache_max_packets));
+                        // One buffer for all players (maxRtpCacheSize, at most 1024 packets:
+                        // seconds of video, far more than a NACK's round trip).
+                        let recent = (video && self.cfg.direct_egress).then(|| RecentPackets::new(self.cfg.rtx_cache_packets.min(1024)));
+                        *slot = Some(SourceTrack { mid, params, gop, recent });
                     }
                 }
                 if audio.is_none() && video.is_none() {
@@ -1404,6 +1498,7 @@ impl Shard {
                         pt_map: Vec::new(),
                         negotiated: src,
                         waiting_keyframe: kind == MediaKind::Video,
+                        direct: None,
                     });
                 }
                 if audio_dt.is_none() && video_dt.is_none() {
@@ -1431,6 +1526,7 @@ impl Shard {
                             pt_map: Vec::new(),
                             negotiated: primary,
                             waiting_keyframe: false,
+                            direct: None,
                         },
                     );
                 }
@@ -1460,6 +1556,10 @@ impl Shard {
             local_tcp: req.candidates.tcp.clone(),
             next_timeout: now,
             media_written: false,
+            rtc_written: false,
+            keys,
+            direct: None,
+            media_path: None,
             fanout_after: 0,
             counters: Counters::default(),
             ingress: HashMap::new(),
@@ -1707,7 +1807,7 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     if player.connected_at.is_none() {
         return Skipped;
     }
-    let Session { rtc, role, counters, .. } = player;
+    let Session { rtc, role, counters, direct, rtc_written, .. } = player;
     let Role::Player { audio, video } = role else { return Skipped };
     let dt = match kind {
         MediaKind::Audio => audio.as_mut(),
@@ -1742,14 +1842,34 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
         dt.waiting_keyframe = false;
     }
     let Some((seq, ts)) = dt.rewriter.map(epoch, fwd.seq, fwd.ts, now) else { return Skipped };
-    let mut api = rtc.direct_api();
-    let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return Skipped };
-    tx.write_rtp(
-        RtpWrite::new(local_pt, seq.into(), ts, fwd.arrival, fwd.payload.clone())
-            .marker(fwd.marker)
-            .nackable(kind == MediaKind::Video)
-            .ext_vals(fwd.ext.clone()),
-    );
+    let via_rtc = match (direct.as_mut(), dt.direct.as_mut()) {
+        // The packet for str0m is the player's first of the turn, so sending str0m's output
+        // before the direct queue keeps the player's packets in order (`send_written`).
+        (Some(out), Some(track)) if !(track.sender_report_due(now) && out.queue.is_empty() && !*rtc_written) => {
+            let h = RtpOut { pt: *local_pt, marker: fwd.marker, seq: seq as u16, ts, ssrc: track.ssrc };
+            if !out.queue_rtp(&h, seq, fwd.ext, &track.ext_ids, &track.mid, &[fwd.payload]) {
+                return Skipped;
+            }
+            false
+        }
+        (Some(_), Some(track)) => {
+            // Once a second str0m sends one, so its sender reports map RTP to wall-clock time.
+            track.rtc_written_at = Some(now);
+            true
+        }
+        _ => true,
+    };
+    if via_rtc {
+        let mut api = rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return Skipped };
+        tx.write_rtp(
+            RtpWrite::new(local_pt, seq.into(), ts, fwd.arrival, fwd.payload.clone())
+                .marker(fwd.marker)
+                .nackable(kind == MediaKind::Video)
+                .ext_vals(fwd.ext.clone()),
+        );
+        *rtc_written = true;
+    }
     counters.tx_packets += 1;
     counters.tx_bytes += fwd.payload.len() as u64;
     counters.first_packet_at.get_or_insert(now);
@@ -1759,12 +1879,101 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     Written
 }
 
+/// Switches a player that just connected to direct egress (`direct.rs`) when its DTLS chose a
+/// GCM profile and its video (if any) has RTX; otherwise it stays on str0m.
+fn setup_direct_egress(sess: &mut Session) {
+    let Some(keys) = sess.keys.take().and_then(|slot| slot.get().cloned()) else { return };
+    let Some(key_len) = keys.gcm_key_len() else {
+        debug!(session = %sess.id, profile = ?keys.profile, "SRTP profile not handled by direct egress");
+        return;
+    };
+    let Some(srtp) = weir_srtp::derive_context(
+        &keys.material,
+        key_len,
+        keys.we_are_client,
+        weir_srtp::Side::Local,
+        weir_srtp::LABEL_RTP_KEY,
+        weir_srtp::LABEL_RTP_SALT,
+    ) else {
+        return;
+    };
+    let Session { rtc, role, .. } = sess;
+    let Role::Player { audio, video } = role else { return };
+    let mut tracks = Vec::new();
+    for dt in [audio.as_ref(), video.as_ref()].into_iter().flatten() {
+        let Some(media) = rtc.media(dt.mid) else { return };
+        let ext_ids = ExtIds::of(media.remote_extmap());
+        let mut api = rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return };
+        let (ssrc, rtx_ssrc) = (*tx.ssrc(), tx.rtx().map(|s| *s));
+        let rtx_pts: Vec<(u8, u8)> = rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter_map(|p| Some((*p.pt(), *p.resend()?)))
+            .collect();
+        if dt.kind == MediaKind::Video && (rtx_ssrc.is_none() || rtx_pts.is_empty()) {
+            debug!(session = %sess.id, "player has no RTX for video: staying on the WebRTC stack");
+            return;
+        }
+        tracks.push(DirectTrack {
+            ssrc,
+            rtx_ssrc,
+            rtx_pts,
+            rtx_seq: u64::from(rand::random::<u16>() >> 1),
+            ext_ids,
+            mid: Arc::from(dt.mid.as_bytes()),
+            rtc_written_at: None,
+            rtx_sent: 0,
+        });
+    }
+    for (dt, track) in [audio.as_mut(), video.as_mut()].into_iter().flatten().zip(tracks) {
+        // str0m must never send RTX on these SSRCs itself: its RTX sequence numbers would
+        // collide with ours under the same SRTP key. An inert cache (age 0) resends nothing.
+        if let Some(tx) = rtc.direct_api().stream_tx_by_mid(dt.mid, None) {
+            tx.set_rtx_cache(0, Duration::ZERO, None);
+        }
+        dt.direct = Some(track);
+    }
+    sess.direct = Some(DirectEgress::new(srtp));
+    debug!(session = %sess.id, stream = %sess.key, "direct egress");
+}
+
 /// Records that `sess` has packets waiting for their `Input::Timeout` (see
 /// [`Shard::send_written_media`]); each session is listed once per loop turn.
 fn note_media_written(sess: &mut Session, idx: usize, gen: u64, written: &mut Vec<(usize, u64)>) {
     if !sess.media_written {
         sess.media_written = true;
         written.push((idx, gen));
+    }
+}
+
+/// Sends what a session was given in this loop turn: if its `Rtc` was written to, what str0m
+/// releases on the `Input::Timeout` it now gets, then its direct-egress datagrams (str0m only
+/// gets a direct player's first packet of a turn, see `write_to_player`).
+#[allow(clippy::too_many_arguments)]
+fn send_written(
+    sess: &mut Session,
+    idx: usize,
+    gen: u64,
+    net: &mut impl Transmitter,
+    timers: &mut impl Extend<TimerEntry>,
+    work: &mut impl Extend<Work>,
+    now: Instant,
+) {
+    if std::mem::take(&mut sess.rtc_written) {
+        give_timeout(sess, now);
+        drain_session(sess, idx, gen, net, timers, work, now);
+    }
+    if let Some(out) = sess.direct.as_mut() {
+        match sess.media_path {
+            Some((proto, dest)) => {
+                for datagram in out.queue.drain(..) {
+                    net.datagram(proto, dest, datagram);
+                }
+            }
+            None => out.queue.clear(),
+        }
     }
 }
 
@@ -1801,7 +2010,14 @@ fn drain_session(
                 }
                 return;
             }
-            Ok(Output::Transmit(t)) => net.transmit(t),
+            Ok(Output::Transmit(t)) => {
+                // DTLS (20..=63) and RTP/RTCP (128..=191) go on the selected path; STUN
+                // answers go wherever a check came from (RFC 7983 demultiplexing ranges).
+                if matches!(t.contents.first(), Some(20..=63 | 128..=191)) {
+                    sess.media_path = Some((t.proto, t.destination));
+                }
+                net.transmit(t)
+            }
             Ok(Output::Event(ev)) => match ev {
                 Event::Connected => {
                     sess.connected_at = Some(now);
@@ -1832,6 +2048,11 @@ fn drain_session(
                 }
                 Event::ChannelData(d) => work.extend([Work::ChannelData(idx, gen, d)]),
                 Event::ChannelBufferedAmountLow(id) => work.extend([Work::ChannelFlush(idx, gen, id)]),
+                Event::RawPacket(raw) => {
+                    if let RawPacket::RtcpRx(Rtcp::Nack(nack)) = *raw {
+                        work.extend([Work::Nack(idx, gen, nack)]);
+                    }
+                }
                 Event::IceConnectionStateChange(state) => {
                     debug!(session = %sess.id, ?state, "ICE state");
                 }

@@ -57,6 +57,8 @@ pub(crate) struct SendCounts {
     pub calls: u64,
     /// Datagrams (and TCP frames) dropped because a socket buffer or queue was full.
     pub drops: u64,
+    /// Datagrams built by the direct egress path (`direct.rs`), not by str0m.
+    pub direct: u64,
 }
 
 impl std::ops::AddAssign for SendCounts {
@@ -66,6 +68,7 @@ impl std::ops::AddAssign for SendCounts {
         self.gso_messages += o.gso_messages;
         self.calls += o.calls;
         self.drops += o.drops;
+        self.direct += o.direct;
     }
 }
 
@@ -292,6 +295,7 @@ mod tests {
             gso_messages: if gso { 2 } else { 0 },
             calls: if gso { 1 } else { 2 },
             drops: 0,
+            direct: 0,
         };
         assert_eq!(batch.counts, want);
         for (sock, expected) in [(&a, expected_a), (&b, expected_b)] {

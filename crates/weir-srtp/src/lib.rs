@@ -2,8 +2,10 @@
 //! and the RFC 3711 key derivation from DTLS-SRTP keying material (RFC 5764).
 //!
 //! Hand-written because no crate exposes SRTP contexts separately from a whole WebRTC stack
-//! (str0m keeps its own private); the load generator needs to decrypt only a sample of packets
-//! and to protect the RTCP it writes itself.
+//! (str0m keeps its own private). The server's direct egress path protects the packets it
+//! forwards to players with it (one AEAD seal per packet, in place, no allocation); the load
+//! generator decrypts a sample of what it receives and protects the RTCP it writes itself.
+//! The ciphers are aws-lc-rs's (the same library str0m's default crypto provider uses).
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_256};
@@ -11,6 +13,28 @@ use aws_lc_rs::iv::FixedLength;
 
 pub const TAG_LEN: usize = 16;
 pub const RTP_HEADER_LEN: usize = 12;
+/// Master salt length of the GCM profiles (RFC 7714 section 12).
+pub const SALT_LEN: usize = 12;
+
+/// RFC 3711 section 4.3.2 key derivation labels.
+pub const LABEL_RTP_KEY: u8 = 0;
+pub const LABEL_RTP_SALT: u8 = 2;
+pub const LABEL_RTCP_KEY: u8 = 3;
+pub const LABEL_RTCP_SALT: u8 = 5;
+
+/// Length of an RTP packet's header: fixed part, CSRCs and the header extension (RFC 3550
+/// section 5.3.1). `None` when the packet is shorter than its header says.
+pub fn header_len(pkt: &[u8]) -> Option<usize> {
+    if pkt.len() < RTP_HEADER_LEN || pkt[0] >> 6 != 2 {
+        return None;
+    }
+    let mut len = RTP_HEADER_LEN + 4 * usize::from(pkt[0] & 0x0f);
+    if pkt[0] & 0x10 != 0 {
+        let words = u16::from_be_bytes([*pkt.get(len + 2)?, *pkt.get(len + 3)?]);
+        len += 4 + 4 * usize::from(words);
+    }
+    (len <= pkt.len()).then_some(len)
+}
 
 pub struct SrtpGcm {
     key: LessSafeKey,
@@ -43,7 +67,7 @@ impl SrtpGcm {
     /// Decrypts an SRTP packet with any RTP header (CSRCs, extensions: all of it is the AAD,
     /// RFC 7714 section 8.2). Returns the plaintext payload.
     pub fn unprotect_payload(&self, pkt: &[u8], roc: u32) -> Option<Vec<u8>> {
-        let hlen = crate::rtp::header_len(pkt)?;
+        let hlen = header_len(pkt)?;
         if pkt.len() < hlen + TAG_LEN {
             return None;
         }
@@ -104,25 +128,38 @@ impl SrtpGcm {
         iv
     }
 
-    /// Encrypts the payload of the RTP packet in `pkt` (12-byte header, no CSRC or extension) in place
-    /// and appends the 16-byte tag. The header is the AAD.
-    pub fn protect(&self, pkt: &mut Vec<u8>, roc: u32) {
+    /// Encrypts the payload of the RTP packet in `pkt` in place and appends the 16-byte tag
+    /// (RFC 7714 section 8). The whole header (`header_len` bytes: fixed part, CSRCs,
+    /// extensions) is the AAD; `roc` is the rollover counter of the packet's sequence number.
+    /// False (and `pkt` unchanged) when `header_len` does not fit the packet.
+    pub fn protect_rtp(&self, pkt: &mut Vec<u8>, header_len: usize, roc: u32) -> bool {
+        if pkt.len() < header_len || header_len < RTP_HEADER_LEN {
+            return false;
+        }
         let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
         let nonce = Nonce::assume_unique_for_key(self.iv(ssrc, roc, seq));
-        let (hdr, payload) = pkt.split_at_mut(RTP_HEADER_LEN);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::from(&*hdr), payload)
-            .expect("seal");
+        let (hdr, payload) = pkt.split_at_mut(header_len);
+        let Ok(tag) = self.key.seal_in_place_separate_tag(nonce, Aad::from(&*hdr), payload) else {
+            return false;
+        };
         pkt.extend_from_slice(tag.as_ref());
+        true
+    }
+
+    /// [`SrtpGcm::protect_rtp`] for a packet whose header length is read from the packet.
+    pub fn protect(&self, pkt: &mut Vec<u8>, roc: u32) -> bool {
+        match header_len(pkt) {
+            Some(hlen) => self.protect_rtp(pkt, hlen, roc),
+            None => false,
+        }
     }
 
     /// Inverse of `protect` (used by the tests to check the format): header + plaintext.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn unprotect(&self, pkt: &[u8], roc: u32) -> Option<Vec<u8>> {
         let payload = self.unprotect_payload(pkt, roc)?;
-        let mut out = pkt[..crate::rtp::header_len(pkt)?].to_vec();
+        let mut out = pkt[..header_len(pkt)?].to_vec();
         out.extend_from_slice(&payload);
         Some(out)
     }
@@ -163,26 +200,9 @@ impl SrtpSession {
     /// `material` is the RFC 5764 section 4.2 export: client key, server key, client salt, server
     /// salt; `key_len` 16 (AES-128) or 32 (AES-256), salts 12 bytes (GCM).
     pub fn from_keying_material(material: &[u8], key_len: usize, we_are_client: bool) -> Option<SrtpSession> {
-        const SALT: usize = 12;
-        if material.len() != 2 * key_len + 2 * SALT {
-            return None;
-        }
-        let (ck, rest) = material.split_at(key_len);
-        let (sk, rest) = rest.split_at(key_len);
-        let (cs, ss) = rest.split_at(SALT);
-        let (local, remote) = if we_are_client { ((ck, cs), (sk, ss)) } else { ((sk, ss), (ck, cs)) };
-        let derive = |(mk, ms): (&[u8], &[u8]), key_label: u8, salt_label: u8| -> Option<SrtpGcm> {
-            let mut key = vec![0u8; key_len];
-            let mut salt = [0u8; SALT];
-            if !kdf(mk, ms, key_label, &mut key) || !kdf(mk, ms, salt_label, &mut salt) {
-                return None;
-            }
-            SrtpGcm::with_key(&key, &salt)
-        };
-        // Labels (RFC 3711 section 4.3.2): 0/2 SRTP key/salt, 3/5 SRTCP key/salt.
         Some(SrtpSession {
-            rtp_in: derive(remote, 0, 2)?,
-            rtcp_out: derive(local, 3, 5)?,
+            rtp_in: derive_context(material, key_len, we_are_client, Side::Remote, LABEL_RTP_KEY, LABEL_RTP_SALT)?,
+            rtcp_out: derive_context(material, key_len, we_are_client, Side::Local, LABEL_RTCP_KEY, LABEL_RTCP_SALT)?,
             srtcp_index: 0,
         })
     }
@@ -192,6 +212,34 @@ impl SrtpSession {
         self.srtcp_index = (self.srtcp_index + 1) & 0x7fff_ffff;
         ok
     }
+}
+
+/// Whose keys of a DTLS-SRTP association: ours (what we send) or the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Local,
+    Remote,
+}
+
+/// One session context of a DTLS-SRTP association (RFC 5764 section 4.2): `material` is the
+/// exported keying material (client key, server key, client salt, server salt), `key_len` 16
+/// (AES-128-GCM) or 32 (AES-256-GCM), salts 12 bytes; `side` picks whose master key, the labels
+/// which session key and salt (RFC 3711 section 4.3.2).
+pub fn derive_context(material: &[u8], key_len: usize, we_are_client: bool, side: Side, key_label: u8, salt_label: u8) -> Option<SrtpGcm> {
+    if !matches!(key_len, 16 | 32) || material.len() != 2 * key_len + 2 * SALT_LEN {
+        return None;
+    }
+    let (ck, rest) = material.split_at(key_len);
+    let (sk, rest) = rest.split_at(key_len);
+    let (cs, ss) = rest.split_at(SALT_LEN);
+    let client_side = (side == Side::Local) == we_are_client;
+    let (mk, ms) = if client_side { (ck, cs) } else { (sk, ss) };
+    let mut key = [0u8; 32];
+    let mut salt = [0u8; SALT_LEN];
+    if !kdf(mk, ms, key_label, &mut key[..key_len]) || !kdf(mk, ms, salt_label, &mut salt) {
+        return None;
+    }
+    SrtpGcm::with_key(&key[..key_len], &salt)
 }
 
 /// Writes a plain 12-byte RTP header (V=2, no padding/extension/CSRC) into `buf`.
@@ -228,7 +276,7 @@ mod tests {
         );
         let s = SrtpGcm::new(&key, &salt);
         let mut p = plain.clone();
-        s.protect(&mut p, 0);
+        assert!(s.protect(&mut p, 0));
         assert_eq!(p, want);
         assert_eq!(s.unprotect(&p, 0).unwrap(), plain);
     }
@@ -239,7 +287,7 @@ mod tests {
         let mut p = Vec::new();
         rtp_header(&mut p, 96, true, 65535, 90_000, 0xdeadbeef);
         p.resize(1200, 0xab);
-        s.protect(&mut p, 0);
+        assert!(s.protect(&mut p, 0));
         assert_eq!(p.len(), 1200 + TAG_LEN);
         assert_eq!(p[0], 0x80);
         assert_eq!(p[1], 0x80 | 96);
@@ -282,6 +330,25 @@ mod tests {
         assert_eq!(&out[out.len() - 4..], &[0x80, 0, 0x05, 0xd4]);
         let want = hexv("81c8000d4d61727363e94885dcdab67ca727d7662f6b7e997ff5c0f76c06f32dc676a5f1730d6fda4ce09b4686303ded0bb9275bc84aa45896cf4d2fc5abf87245d9eade800005d4");
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn both_ends_of_an_association_derive_matching_contexts() {
+        let material: Vec<u8> = (0..(2 * 32 + 2 * SALT_LEN) as u8).collect();
+        let server_out = derive_context(&material, 32, false, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
+        let client_in = derive_context(&material, 32, true, Side::Remote, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
+        let client_out = derive_context(&material, 32, true, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
+        // A header with a one-byte extension block (RFC 8285): it is all AAD.
+        let mut pkt = vec![0x90, 96, 0x12, 0x34, 0, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0];
+        pkt.extend_from_slice(b"payload bytes");
+        let plain = pkt.clone();
+        assert!(server_out.protect_rtp(&mut pkt, 20, 3));
+        assert_eq!(&pkt[..20], &plain[..20]);
+        assert_eq!(client_in.unprotect_payload(&pkt, 3).unwrap(), b"payload bytes");
+        assert!(client_out.unprotect_payload(&pkt, 3).is_none(), "each direction has its own key");
+        assert!(client_in.unprotect_payload(&pkt, 2).is_none());
+        assert!(derive_context(&material[1..], 32, false, Side::Local, 0, 2).is_none());
+        assert!(!server_out.protect_rtp(&mut vec![0x80; 8], 12, 0));
     }
 
     fn hexv(s: &str) -> Vec<u8> {

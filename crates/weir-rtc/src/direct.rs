@@ -1,0 +1,311 @@
+//! Direct egress: a player's forwarded RTP packets are built and SRTP-protected here, with the
+//! session's own keys (`key_capture.rs`), instead of going through the player's str0m `Rtc`.
+//!
+//! Why: in a fan-out, str0m's per-player work (an `RtpPacket` with its own payload copy, the
+//! resend cache, the send queue, a full `Input::Timeout` per player and turn, then SRTP) was
+//! most of the server's CPU per forwarded packet. Here a packet to a player is one header
+//! write, one payload copy and one AEAD seal into the buffer the kernel sends from, as in
+//! LiveKit's down-tracks and mediasoup's consumers.
+//!
+//! What str0m keeps doing for these players: ICE, DTLS, everything received (RTCP from the
+//! player: receiver reports, PLI/FIR become keyframe requests), and the RTCP it sends. Its
+//! sender reports map RTP time to wall-clock time from the last packet written to it, so
+//! each down-track still hands str0m one packet a second ([`SR_REFRESH`]); str0m protects
+//! those with the same keys and the sequence numbers we chose, so the two never reuse an SRTP
+//! IV. Retransmissions (a player's NACK, RFC 4585) are answered here as RTX (RFC 4588) from a
+//! shared per-track buffer of recent source packets ([`RecentPackets`]), with sequence numbers
+//! of our own on the RTX SSRC; str0m's own resend cache for these streams is made inert so it
+//! never sends RTX on that SSRC itself.
+//!
+//! A player gets this path when its DTLS negotiated a GCM profile (RFC 7714) and, if it has
+//! video, RTX for it; anything else stays entirely on str0m (the path before).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use str0m::rtp::{Extension, ExtensionMap, ExtensionValues};
+use weir_srtp::{SrtpGcm, TAG_LEN};
+
+use crate::gop::CachedPacket;
+
+/// How often a down-track writes a packet through str0m so its RTCP sender reports carry a
+/// current RTP/NTP time mapping (A/V sync in the player, RFC 3550 section 6.4.1).
+pub const SR_REFRESH: Duration = Duration::from_millis(1000);
+
+/// Most RTX packets sent for one NACK packet (a NACK can name up to 17 packets per entry).
+pub const MAX_RTX_PER_NACK: usize = 64;
+
+/// Largest header we write: 12 bytes + extension block (4 + 4 elements of at most 1 + 16).
+const MAX_HEADER: usize = 12 + 4 + 4 * 17 + 3;
+
+/// One-byte header extension ids (RFC 8285 section 4.2) a player negotiated for the extensions
+/// the engine forwards. Ids outside 1..=14 need the two-byte form; those extensions are left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtIds {
+    pub mid: Option<u8>,
+    pub audio_level: Option<u8>,
+    pub video_orientation: Option<u8>,
+    pub abs_capture_time: Option<u8>,
+}
+
+impl ExtIds {
+    pub fn of(map: &ExtensionMap) -> Self {
+        let id = |e: Extension| map.id_of(e).filter(|id| (1..=14).contains(id));
+        ExtIds {
+            mid: id(Extension::RtpMid),
+            audio_level: id(Extension::AudioLevel),
+            video_orientation: id(Extension::VideoOrientation),
+            abs_capture_time: id(Extension::AbsoluteCaptureTime),
+        }
+    }
+}
+
+/// The fixed RTP header fields of one outgoing packet.
+#[derive(Debug, Clone, Copy)]
+pub struct RtpOut {
+    pub pt: u8,
+    pub marker: bool,
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+}
+
+/// NTP 64-bit timestamp (RFC 5905 section 6) of a wall-clock time, as abs-capture-time carries it.
+fn ntp_64(t: SystemTime) -> u64 {
+    const SECS_1900_TO_1970: f64 = 2_208_988_800.0;
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0) + SECS_1900_TO_1970;
+    (secs * 4_294_967_296.0) as u64
+}
+
+/// Writes the RTP header of `h` into `out` (cleared first) with the forwarded extensions in the
+/// one-byte form (RFC 8285): mid, audio level (RFC 6464), video orientation (3GPP CVO) and
+/// abs-capture-time, each when the player negotiated it and the packet has a value. Returns
+/// the header length.
+pub fn write_header(out: &mut Vec<u8>, h: &RtpOut, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8]) -> usize {
+    out.clear();
+    out.extend_from_slice(&[0x80, h.pt & 0x7f | if h.marker { 0x80 } else { 0 }]);
+    out.extend_from_slice(&h.seq.to_be_bytes());
+    out.extend_from_slice(&h.ts.to_be_bytes());
+    out.extend_from_slice(&h.ssrc.to_be_bytes());
+    let block = out.len();
+    out.extend_from_slice(&[0xbe, 0xde, 0, 0]);
+    let element = |out: &mut Vec<u8>, id: Option<u8>, data: &[u8]| {
+        if let Some(id) = id {
+            if (1..=16).contains(&data.len()) {
+                out.push(id << 4 | (data.len() as u8 - 1));
+                out.extend_from_slice(data);
+            }
+        }
+    };
+    element(out, ids.mid, mid);
+    if let (Some(level), Some(vad)) = (ext.audio_level, ext.voice_activity) {
+        element(out, ids.audio_level, &[if vad { 0x80 } else { 0 } | (level.unsigned_abs() & 0x7f)]);
+    }
+    if let Some(o) = ext.video_orientation {
+        element(out, ids.video_orientation, &[o as u8]);
+    }
+    if let Some(act) = &ext.abs_capture_time {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&ntp_64(act.capture_time).to_be_bytes());
+        let n = match act.clock_offset {
+            Some(offset) => {
+                b[8..].copy_from_slice(&offset.to_be_bytes());
+                16
+            }
+            None => 8,
+        };
+        element(out, ids.abs_capture_time, &b[..n]);
+    }
+    if out.len() == block + 4 {
+        out.truncate(block); // no extension: no block
+        return out.len();
+    }
+    while !(out.len() - block).is_multiple_of(4) {
+        out.push(0); // padding bytes (RFC 8285 section 4.2)
+    }
+    let words = ((out.len() - block - 4) / 4) as u16;
+    out[block + 2..block + 4].copy_from_slice(&words.to_be_bytes());
+    out[0] |= 0x10; // X bit
+    out.len()
+}
+
+/// How a direct player's datagrams are protected, and those of this turn. They go on the
+/// session's `media_path` (str0m's selected path).
+pub struct DirectEgress {
+    srtp: SrtpGcm,
+    /// Protected datagrams of this loop turn, sent together at its end so one player's packets
+    /// leave as one GSO run (`udp_batch.rs`).
+    pub queue: Vec<Vec<u8>>,
+}
+
+impl DirectEgress {
+    pub fn new(srtp: SrtpGcm) -> Self {
+        DirectEgress { srtp, queue: Vec::new() }
+    }
+
+    /// Builds, protects and queues one packet. `ext_seq` is the extended sequence number (its
+    /// upper bits are the SRTP rollover counter, RFC 3711 section 3.3.1). False when the packet
+    /// could not be protected (nothing queued).
+    pub fn queue_rtp(&mut self, h: &RtpOut, ext_seq: u64, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8], payload: &[&[u8]]) -> bool {
+        let len: usize = payload.iter().map(|p| p.len()).sum();
+        let mut buf = Vec::with_capacity(MAX_HEADER + len + TAG_LEN);
+        let hlen = write_header(&mut buf, h, ext, ids, mid);
+        for p in payload {
+            buf.extend_from_slice(p);
+        }
+        if !self.srtp.protect_rtp(&mut buf, hlen, (ext_seq >> 16) as u32) {
+            return false;
+        }
+        self.queue.push(buf);
+        true
+    }
+}
+
+/// A down-track's direct sending state.
+#[derive(Debug, Clone)]
+pub struct DirectTrack {
+    pub ssrc: u32,
+    /// RTX SSRC and `(media pt, rtx pt)` pairs (video; empty for audio).
+    pub rtx_ssrc: Option<u32>,
+    pub rtx_pts: Vec<(u8, u8)>,
+    /// Next RTX sequence number (extended); ours alone, str0m sends no RTX on these streams.
+    pub rtx_seq: u64,
+    pub ext_ids: ExtIds,
+    pub mid: Arc<[u8]>,
+    /// When str0m last got a packet of this track (see [`SR_REFRESH`]).
+    pub rtc_written_at: Option<Instant>,
+    /// Retransmissions sent.
+    pub rtx_sent: u64,
+}
+
+impl DirectTrack {
+    /// True when this packet should go through str0m to refresh its sender reports.
+    pub fn sender_report_due(&self, now: Instant) -> bool {
+        self.rtc_written_at.is_none_or(|t| now.saturating_duration_since(t) >= SR_REFRESH)
+    }
+
+    /// The RTX payload type for a media payload type.
+    pub fn rtx_pt(&self, pt: u8) -> Option<u8> {
+        self.rtx_pts.iter().find(|(m, _)| *m == pt).map(|(_, r)| *r)
+    }
+}
+
+/// The latest packets of a published track by sequence number, shared by all its players to
+/// answer NACKs (one `Arc` per packet, not a copy per player as str0m's per-stream caches).
+#[derive(Debug)]
+pub struct RecentPackets {
+    /// With the forwarded header extensions: an RTX packet carries the original's (the
+    /// capture time a player measures latency with, RFC 4588 leaves them to the sender).
+    slots: Vec<Option<(CachedPacket, ExtensionValues)>>,
+}
+
+impl RecentPackets {
+    pub fn new(capacity: usize) -> Self {
+        RecentPackets { slots: vec![None; capacity.max(1)] }
+    }
+
+    pub fn push(&mut self, pkt: &CachedPacket, ext: &ExtensionValues) {
+        let i = (pkt.seq % self.slots.len() as u64) as usize;
+        match &self.slots[i] {
+            Some((old, _)) if old.seq > pkt.seq => {} // a late duplicate of something long gone
+            _ => self.slots[i] = Some((pkt.clone(), ext.clone())),
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&(CachedPacket, ExtensionValues)> {
+        self.slots[(seq % self.slots.len() as u64) as usize].as_ref().filter(|(p, _)| p.seq == seq)
+    }
+}
+
+/// Extends a 16-bit sequence number to the one closest to `reference` (RFC 3550 appendix A.1).
+pub fn extend_seq(reference: u64, seq: u16) -> u64 {
+    let base = reference & !0xffff;
+    let candidates = [base.wrapping_sub(0x1_0000), base, base + 0x1_0000];
+    candidates
+        .into_iter()
+        .map(|b| b | u64::from(seq))
+        .filter(|c| *c < (1 << 48))
+        .min_by_key(|c| c.abs_diff(reference))
+        .unwrap_or(u64::from(seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::rtp::{AbsCaptureTime, VideoOrientation};
+
+    fn ids() -> ExtIds {
+        ExtIds { mid: Some(4), audio_level: Some(1), video_orientation: Some(13), abs_capture_time: Some(7) }
+    }
+
+    #[test]
+    fn header_without_extensions_is_twelve_bytes() {
+        let mut out = Vec::new();
+        let h = RtpOut { pt: 96, marker: true, seq: 0xabcd, ts: 0x01020304, ssrc: 0xdeadbeef };
+        let n = write_header(&mut out, &h, &ExtensionValues::default(), &ExtIds::default(), b"0");
+        assert_eq!(n, 12);
+        assert_eq!(out, [0x80, 0xe0, 0xab, 0xcd, 1, 2, 3, 4, 0xde, 0xad, 0xbe, 0xef]);
+    }
+
+    #[test]
+    fn header_extensions_in_one_byte_form() {
+        let mut out = Vec::new();
+        let h = RtpOut { pt: 111, marker: false, seq: 1, ts: 2, ssrc: 3 };
+        let ext = ExtensionValues { audio_level: Some(-37), voice_activity: Some(true), ..Default::default() };
+        let n = write_header(&mut out, &h, &ext, &ids(), b"1");
+        // mid (id 4, 1 byte) + audio level (id 1, 1 byte) = 4 bytes, one word.
+        assert_eq!(n, 12 + 4 + 4);
+        assert_eq!(out[0], 0x90, "X bit");
+        assert_eq!(&out[12..16], &[0xbe, 0xde, 0, 1]);
+        assert_eq!(&out[16..20], &[0x40, b'1', 0x10, 0x80 | 37]);
+        assert_eq!(weir_srtp::header_len(&out), Some(n));
+    }
+
+    #[test]
+    fn abs_capture_time_and_orientation_round_trip_through_str0m() {
+        let mut out = Vec::new();
+        let h = RtpOut { pt: 96, marker: true, seq: 7, ts: 9, ssrc: 11 };
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_123);
+        let ext = ExtensionValues {
+            video_orientation: Some(VideoOrientation::Deg90),
+            abs_capture_time: Some(AbsCaptureTime { capture_time: t, clock_offset: None }),
+            ..Default::default()
+        };
+        let n = write_header(&mut out, &h, &ext, &ids(), b"video");
+        out.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(weir_srtp::header_len(&out), Some(n));
+        assert_eq!((n - 12) % 4, 0);
+        // mid (id 4): "video"; orientation (id 13): 1 byte; abs-capture-time (id 7): 8 bytes.
+        assert_eq!(&out[16..22], &[0x44, b'v', b'i', b'd', b'e', b'o']);
+        assert_eq!(&out[22..24], &[0xd0, VideoOrientation::Deg90 as u8]);
+        assert_eq!(out[24], 0x77);
+        let ntp = u64::from_be_bytes(out[25..33].try_into().unwrap());
+        assert_eq!(ntp >> 32, 1_790_000_000 + 2_208_988_800);
+        let frac = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
+        assert!((frac - 0.123).abs() < 1e-6, "{frac}");
+        assert!(out[33..n].iter().all(|&b| b == 0), "padding");
+    }
+
+    #[test]
+    fn recent_packets_answer_only_what_they_hold() {
+        let mut r = RecentPackets::new(4);
+        let p = |seq| CachedPacket { seq, ts: 0, pt: 96.into(), marker: false, payload: Arc::from(&[seq as u8][..]), arrival: Instant::now() };
+        let ext = ExtensionValues::default();
+        for s in 10..16 {
+            r.push(&p(s), &ext);
+        }
+        assert!(r.get(11).is_none(), "overwritten by 15");
+        assert_eq!(r.get(15).map(|c| c.0.seq), Some(15));
+        r.push(&p(11), &ext); // late duplicate older than what its slot holds
+        assert_eq!(r.get(15).map(|c| c.0.seq), Some(15));
+        assert!(r.get(19).is_none());
+    }
+
+    #[test]
+    fn sequence_extension_picks_the_nearest_cycle() {
+        assert_eq!(extend_seq(1000, 1005), 1005);
+        assert_eq!(extend_seq(0x1_0005, 0xfffe), 0xfffe);
+        assert_eq!(extend_seq(0xfffe, 3), 0x1_0003);
+        assert_eq!(extend_seq(3, 0xffff), 0xffff);
+    }
+}
