@@ -20,7 +20,6 @@
 //! A player gets this path when its DTLS negotiated a GCM profile (RFC 7714) and, if it has
 //! video, RTX for it; anything else stays entirely on str0m (the path before).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use str0m::rtp::{Extension, ExtensionMap, ExtensionValues};
@@ -148,7 +147,7 @@ impl DirectEgress {
     /// could not be protected (nothing queued).
     pub fn queue_rtp(&mut self, h: &RtpOut, ext_seq: u64, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8], payload: &[&[u8]]) -> bool {
         let len: usize = payload.iter().map(|p| p.len()).sum();
-        let mut buf = Vec::with_capacity(MAX_HEADER + len + TAG_LEN);
+        let mut buf = crate::udp_batch::datagram_buffer(MAX_HEADER + len + TAG_LEN);
         let hlen = write_header(&mut buf, h, ext, ids, mid);
         for p in payload {
             buf.extend_from_slice(p);
@@ -171,7 +170,6 @@ pub struct DirectTrack {
     /// Next RTX sequence number (extended); ours alone, str0m sends no RTX on these streams.
     pub rtx_seq: u64,
     pub ext_ids: ExtIds,
-    pub mid: Arc<[u8]>,
     /// When str0m last got a packet of this track (see [`SR_REFRESH`]).
     pub rtc_written_at: Option<Instant>,
     /// Retransmissions sent.
@@ -232,6 +230,7 @@ pub fn extend_seq(reference: u64, seq: u16) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use str0m::rtp::{AbsCaptureTime, VideoOrientation};
 
     fn ids() -> ExtIds {

@@ -26,13 +26,39 @@ pub struct DownTrack {
     pub rewriter: Rewriter,
     /// Source payload type -> our payload type towards this player. Usually one entry;
     /// re-learned when the source changes.
-    pub pt_map: Vec<(Pt, Pt)>,
+    pub pt_map: PtMap,
     /// The source params this player was negotiated for (to match a new publisher's params).
     pub negotiated: PayloadParams,
     /// Video only: drop packets until a keyframe starts, so the decoder starts clean.
     pub waiting_keyframe: bool,
     /// Set when the session uses direct egress (`direct.rs`).
     pub direct: Option<DirectTrack>,
+}
+
+/// A few payload type pairs kept inline: it is read for every packet to every player, and a
+/// separate allocation would be one more cache miss per player and packet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PtMap {
+    pairs: [(u8, u8); 4],
+    len: u8,
+}
+
+impl PtMap {
+    pub fn get(&self, source: Pt) -> Option<Pt> {
+        self.pairs[..usize::from(self.len)].iter().find(|(s, _)| *s == *source).map(|(_, l)| Pt::from(*l))
+    }
+
+    /// Adds a pair; false when full (the caller then looks the pair up again next time).
+    pub fn insert(&mut self, source: Pt, local: Pt) -> bool {
+        let Some(slot) = self.pairs.get_mut(usize::from(self.len)) else { return false };
+        *slot = (*source, *local);
+        self.len += 1;
+        true
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +88,28 @@ pub enum Role {
     Echo { tracks: HashMap<Mid, DownTrack> },
 }
 
+/// Fields a forwarded packet touches come first and stay together (`repr(C)` keeps the
+/// declared order): a fan-out visits every player's session per packet, and the `Rtc` between
+/// them would spread each visit over more cache lines.
+#[repr(C)]
 pub struct Session {
+    pub connected_at: Option<Instant>,
+    /// Packets were written with `write_rtp` since the last `Input::Timeout`. str0m sends a
+    /// written packet only after a timeout has timestamped it; the engine gives that timeout
+    /// once per loop turn for all packets written in the turn (`Shard::send_written_media`).
+    pub media_written: bool,
+    /// Of those, some went to the `Rtc` (not only to `direct`): it needs its `Input::Timeout`.
+    pub rtc_written: bool,
+    /// Player: its stream's fan-out items up to this number were covered by the fast-start
+    /// GOP replay and are skipped (`Shard::send_written_media_parallel`).
+    pub fanout_after: u64,
+    /// Protocol and remote address of str0m's latest DTLS or RTP/RTCP transmit: the path the
+    /// direct egress sends on.
+    pub media_path: Option<(str0m::net::Protocol, SocketAddr)>,
+    /// Direct egress (`direct.rs`), set up when a player connects with usable keys.
+    pub direct: Option<DirectEgress>,
+    pub counters: Counters,
+    pub role: Role,
     pub id: String,
     pub token: String,
     pub kind: SessionKind,
@@ -72,10 +119,7 @@ pub struct Session {
     pub remote_ufrag: String,
     /// Every local ufrag this session answers to (more than one after an ICE restart).
     pub ufrags: Vec<String>,
-    pub rtc: Rtc,
-    pub role: Role,
     pub created: Instant,
-    pub connected_at: Option<Instant>,
     /// Last STUN Binding request (ICE consent, RFC 7675) or, before the first, creation time.
     pub last_consent: Instant,
     /// `(is_tcp, remote address)` this session receives from.
@@ -85,27 +129,13 @@ pub struct Session {
     pub local_tcp: Vec<SocketAddr>,
     /// When str0m wants its next `Input::Timeout` (from the last `poll_output`).
     pub next_timeout: Instant,
-    /// Packets were written with `write_rtp` since the last `Input::Timeout`. str0m sends a
-    /// written packet only after a timeout has timestamped it; the engine gives that timeout
-    /// once per loop turn for all packets written in the turn (`Shard::send_written_media`).
-    pub media_written: bool,
-    /// Of those, some went to the `Rtc` (not only to `direct`): it needs its `Input::Timeout`.
-    pub rtc_written: bool,
     /// A player's SRTP keys, captured from its DTLS handshake (`key_capture.rs`).
     pub keys: Option<KeySlot>,
-    /// Direct egress (`direct.rs`), set up when a player connects with usable keys.
-    pub direct: Option<DirectEgress>,
-    /// Protocol and remote address of str0m's latest DTLS or RTP/RTCP transmit: the path the
-    /// direct egress sends on.
-    pub media_path: Option<(str0m::net::Protocol, SocketAddr)>,
-    /// Player: its stream's fan-out items up to this number were covered by the fast-start
-    /// GOP replay and are skipped (`Shard::send_written_media_parallel`).
-    pub fanout_after: u64,
-    pub counters: Counters,
     pub ingress: HashMap<Mid, MediaIngressStats>,
     pub egress: HashMap<Mid, MediaEgressStats>,
     pub ice_generation: u32,
     pub dc: DcState,
+    pub rtc: Rtc,
 }
 
 /// Most remote addresses a session keeps (ICE checks from several candidates of one peer).

@@ -38,7 +38,7 @@ use crate::direct::{extend_seq, DirectEgress, DirectTrack, ExtIds, RecentPackets
 use crate::key_capture::{self, KeySlot};
 use crate::keyframe::starts_keyframe;
 use crate::rewrite::Rewriter;
-use crate::session::{Counters, DownTrack, Role, Session, MAX_ADDRS_PER_SESSION};
+use crate::session::{Counters, DownTrack, PtMap, Role, Session, MAX_ADDRS_PER_SESSION};
 use crate::tcp::{accept_loop, TcpEvent};
 use crate::udp_batch::{SendCounts, UdpBatch};
 use crate::{Command, EngineConfig};
@@ -1051,7 +1051,7 @@ impl Shard {
                 continue; // not sent yet
             }
             let Some((pkt, ext)) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
-            let Some(&(_, local_pt)) = dt.pt_map.iter().find(|(s, _)| *s == pkt.pt) else { continue };
+            let Some(local_pt) = dt.pt_map.get(pkt.pt) else { continue };
             let Some(rtx_pt) = track.rtx_pt(*local_pt) else { continue };
             let Some(rtx_ssrc) = track.rtx_ssrc else { continue };
             let Some(epoch) = dt.rewriter.epoch() else { continue };
@@ -1060,7 +1060,7 @@ impl Shard {
             let h = RtpOut { pt: rtx_pt, marker: pkt.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
             // RFC 4588 section 4: the payload starts with the original sequence number.
             let osn = (out_seq as u16).to_be_bytes();
-            if out.queue_rtp(&h, track.rtx_seq, ext, &track.ext_ids, &track.mid, &[&osn, &pkt.payload]) {
+            if out.queue_rtp(&h, track.rtx_seq, ext, &track.ext_ids, dt.mid.as_bytes(), &[&osn, &pkt.payload]) {
                 track.rtx_seq += 1;
                 track.rtx_sent += 1;
                 counters.rtx_sent += 1;
@@ -1495,7 +1495,7 @@ impl Shard {
                         mid,
                         kind,
                         rewriter: Rewriter::new(src.spec().clock_rate.get()),
-                        pt_map: Vec::new(),
+                        pt_map: PtMap::default(),
                         negotiated: src,
                         waiting_keyframe: kind == MediaKind::Video,
                         direct: None,
@@ -1523,7 +1523,7 @@ impl Shard {
                             mid,
                             kind,
                             rewriter: Rewriter::new(primary.spec().clock_rate.get()),
-                            pt_map: Vec::new(),
+                            pt_map: PtMap::default(),
                             negotiated: primary,
                             waiting_keyframe: false,
                             direct: None,
@@ -1822,16 +1822,14 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
             dt.waiting_keyframe = true;
         }
     }
-    let local_pt = match dt.pt_map.iter().find(|(s, _)| *s == fwd.pt) {
-        Some((_, l)) => *l,
+    let local_pt = match dt.pt_map.get(fwd.pt) {
+        Some(l) => l,
         None => {
             let Some(local) = rtc.codec_config().match_params(*src).map(|p| p.pt()) else { return Skipped };
             if !rtc.media(dt.mid).is_some_and(|m| m.remote_pts().contains(&local)) {
                 return Skipped; // a new publisher with a codec this player did not negotiate
             }
-            if dt.pt_map.len() < 8 {
-                dt.pt_map.push((fwd.pt, local));
-            }
+            dt.pt_map.insert(fwd.pt, local);
             local
         }
     };
@@ -1847,7 +1845,7 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
         // before the direct queue keeps the player's packets in order (`send_written`).
         (Some(out), Some(track)) if !(track.sender_report_due(now) && out.queue.is_empty() && !*rtc_written) => {
             let h = RtpOut { pt: *local_pt, marker: fwd.marker, seq: seq as u16, ts, ssrc: track.ssrc };
-            if !out.queue_rtp(&h, seq, fwd.ext, &track.ext_ids, &track.mid, &[fwd.payload]) {
+            if !out.queue_rtp(&h, seq, fwd.ext, &track.ext_ids, dt.mid.as_bytes(), &[fwd.payload]) {
                 return Skipped;
             }
             false
@@ -1922,7 +1920,6 @@ fn setup_direct_egress(sess: &mut Session) {
             rtx_pts,
             rtx_seq: u64::from(rand::random::<u16>() >> 1),
             ext_ids,
-            mid: Arc::from(dt.mid.as_bytes()),
             rtc_written_at: None,
             rtx_sent: 0,
         });

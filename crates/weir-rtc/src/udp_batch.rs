@@ -128,8 +128,45 @@ impl UdpBatch {
                 }
             }
         }
-        self.pending.clear();
+        for (_, datagram) in self.pending.drain(..) {
+            recycle(datagram);
+        }
     }
+}
+
+/// Datagram buffers of this thread that were sent, kept for the next packets (a fan-out
+/// builds one buffer per player and packet; reusing them spares malloc and free on that path).
+const RECYCLED_MAX: usize = 1024;
+/// Buffers smaller than this are not kept (RTCP, STUN): they would not fit a media packet.
+const RECYCLED_MIN_CAPACITY: usize = 1536;
+
+thread_local! {
+    static RECYCLED: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn recycle(mut datagram: Vec<u8>) {
+    if datagram.capacity() < RECYCLED_MIN_CAPACITY || datagram.capacity() > 4 * RECYCLED_MIN_CAPACITY {
+        return;
+    }
+    RECYCLED.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() < RECYCLED_MAX {
+            datagram.clear();
+            r.push(datagram);
+        }
+    });
+}
+
+/// An empty buffer with room for `capacity` bytes, recycled when this thread has one.
+pub(crate) fn datagram_buffer(capacity: usize) -> Vec<u8> {
+    let reused = RECYCLED.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.last() {
+            Some(b) if b.capacity() >= capacity => r.pop(),
+            _ => None,
+        }
+    });
+    reused.unwrap_or_else(|| Vec::with_capacity(capacity.max(RECYCLED_MIN_CAPACITY)))
 }
 
 /// Splits the head of `queue` into at most `out.len()` messages: with `gso`, consecutive
