@@ -34,6 +34,12 @@ pub const SR_REFRESH: Duration = Duration::from_millis(1000);
 /// Most RTX packets sent for one NACK packet (a NACK can name up to 17 packets per entry).
 pub const MAX_RTX_PER_NACK: usize = 64;
 
+/// Retransmissions a player may ask for per second (and at once). A NACK of a few bytes asks
+/// for up to 64 packets of ~1.2 kB: without a budget a hostile or broken player could make
+/// the engine spend its time resending (str0m caps resends at a share of the bytes sent for
+/// the same reason). 10 % loss of a 2 Mbps stream is ~20 packets a second.
+pub const RTX_PER_SECOND: f64 = 100.0;
+
 /// Largest header we write: 12 bytes + extension block (4 + 4 elements of at most 1 + 16).
 const MAX_HEADER: usize = 12 + 4 + 4 * 17 + 3;
 
@@ -174,12 +180,27 @@ pub struct DirectTrack {
     pub rtc_written_at: Option<Instant>,
     /// Retransmissions sent.
     pub rtx_sent: u64,
+    /// Token bucket of retransmissions ([`RTX_PER_SECOND`]).
+    pub rtx_tokens: f64,
+    pub rtx_tokens_at: Option<Instant>,
 }
 
 impl DirectTrack {
     /// True when this packet should go through str0m to refresh its sender reports.
     pub fn sender_report_due(&self, now: Instant) -> bool {
         self.rtc_written_at.is_none_or(|t| now.saturating_duration_since(t) >= SR_REFRESH)
+    }
+
+    /// Takes one retransmission from the budget; false when it is spent.
+    pub fn take_rtx_token(&mut self, now: Instant) -> bool {
+        let elapsed = self.rtx_tokens_at.map_or(1.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        self.rtx_tokens = (self.rtx_tokens + elapsed * RTX_PER_SECOND).min(RTX_PER_SECOND);
+        self.rtx_tokens_at = Some(now);
+        if self.rtx_tokens < 1.0 {
+            return false;
+        }
+        self.rtx_tokens -= 1.0;
+        true
     }
 
     /// The RTX payload type for a media payload type.
@@ -298,6 +319,29 @@ mod tests {
         r.push(&p(11), &ext); // late duplicate older than what its slot holds
         assert_eq!(r.get(15).map(|c| c.0.seq), Some(15));
         assert!(r.get(19).is_none());
+    }
+
+    #[test]
+    fn retransmissions_are_budgeted_per_second() {
+        let mut t = DirectTrack {
+            ssrc: 1,
+            rtx_ssrc: Some(2),
+            rtx_pts: vec![(96, 97)],
+            rtx_seq: 0,
+            ext_ids: ExtIds::default(),
+            rtc_written_at: None,
+            rtx_sent: 0,
+            rtx_tokens: 0.0,
+            rtx_tokens_at: None,
+        };
+        let now = Instant::now();
+        let granted = (0..1000).filter(|_| t.take_rtx_token(now)).count();
+        assert_eq!(granted, RTX_PER_SECOND as usize, "a full bucket at first, then nothing");
+        let later = now + Duration::from_millis(100);
+        let granted = (0..1000).filter(|_| t.take_rtx_token(later)).count();
+        assert_eq!(granted, (RTX_PER_SECOND / 10.0) as usize);
+        assert_eq!(t.rtx_pt(96), Some(97));
+        assert_eq!(t.rtx_pt(98), None);
     }
 
     #[test]

@@ -851,7 +851,7 @@ impl Shard {
                 }
                 Work::Nack(idx, gen, nack) => {
                     if self.is_live(idx, gen) {
-                        self.on_nack(idx, &nack);
+                        self.on_nack(idx, &nack, now);
                     }
                 }
                 Work::ChannelFlush(idx, gen, id) => {
@@ -1025,7 +1025,7 @@ impl Shard {
     /// A direct-egress player lost packets: resend them as RTX (RFC 4588) from the track's
     /// recent packets. Packets of an earlier source epoch or gone from the buffer are not
     /// resent (the player's PLI after its NACKs fail gets it a keyframe).
-    fn on_nack(&mut self, idx: usize, nack: &Nack) {
+    fn on_nack(&mut self, idx: usize, nack: &Nack, now: Instant) {
         let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
         let gen = slot.gen;
         let Some(Some(stream)) = slot.stream.and_then(|s| self.streams.get(s)) else { return };
@@ -1051,6 +1051,9 @@ impl Shard {
                 continue; // not sent yet
             }
             let Some((pkt, ext)) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
+            if !track.take_rtx_token(now) {
+                break;
+            }
             let Some(local_pt) = dt.pt_map.get(pkt.pt) else { continue };
             let Some(rtx_pt) = track.rtx_pt(*local_pt) else { continue };
             let Some(rtx_ssrc) = track.rtx_ssrc else { continue };
@@ -1922,6 +1925,8 @@ fn setup_direct_egress(sess: &mut Session) {
             ext_ids,
             rtc_written_at: None,
             rtx_sent: 0,
+            rtx_tokens: 0.0,
+            rtx_tokens_at: None,
         });
     }
     for (dt, track) in [audio.as_mut(), video.as_mut()].into_iter().flatten().zip(tracks) {
