@@ -74,3 +74,33 @@ ctx.test('Chromium publishes VP8 with WHIP, aiortc plays with WHEP and decodes N
     await closePages(pages);
   }
 });
+
+ctx.test('aiortc player losing 1 video packet in 20: its NACKs are answered with RTX and it decodes', { timeout: 90000 }, async (t) => {
+  const s = ctx.server;
+  const stream = streamName('aio-loss');
+  const pages = [];
+  try {
+    const page = await ctx.browser.newPage('chromePublisher', s.base);
+    pages.push(page);
+    const pub = await page.publish({ url: s.url(`/whip/live/${stream}`), codec: 'VP8', signaling: 'whip', name: 'pub' });
+    await page.waitStats('pub', (x) => x.connectionState === 'connected' && x.outVideo && x.outVideo.framesEncoded > 0, 20000, 'publisher sending');
+    const before = await s.engineCounters();
+
+    const N = 90;
+    const r = await runPy('whep_play.py', [s.url(`/whep/live/${stream}`), String(N), '--timeout', '45', '--drop-every', '20'], { timeoutMs: 60000 });
+    ctx.log(t, 'whep_play.py result', r.last);
+    assert.equal(r.code, 0, `whep_play.py exit ${r.code}: ${JSON.stringify(r.last)}\nstderr: ${r.stderr.slice(-1500)}`);
+    assert.ok(r.last.frames >= N, `aiortc decoded ${r.last.frames} frames`);
+    assert.ok(r.last.dropped >= 3, `packets discarded on purpose: ${r.last.dropped}`);
+    // Each discarded packet is NACKed by aiortc; the server resends it as RTX (RFC 4588),
+    // which aiortc unwraps by the SSRC group of the answer.
+    assert.ok(r.last.rtx_received >= r.last.dropped * 0.8, `RTX received ${r.last.rtx_received} for ${r.last.dropped} dropped`);
+    const after = await s.engineCounters();
+    // aiortc negotiates AES-GCM and RTX, so its packets (and the RTX) came from direct egress.
+    assert.ok(after.direct_packets > before.direct_packets, `direct egress used: ${JSON.stringify(after)}`);
+    await deleteOk(s, pub.location, 'Chromium publisher');
+  } finally {
+    await closePages(pages);
+  }
+});
+

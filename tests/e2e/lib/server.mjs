@@ -195,6 +195,15 @@ export class WeirServer {
     return r.json.data;
   }
 
+  /** GET /api/v1/server -> data.engine (the media engine's send counters). */
+  async engineCounters() {
+    const r = await this.request('GET', `/api/v1/server?secret=${API_SECRET}`);
+    if (r.status !== 200 || !r.json || r.json.code !== 0 || !r.json.data || !r.json.data.engine) {
+      throw new Error(`GET /api/v1/server: unexpected answer HTTP ${r.status} ${r.text.slice(0, 300)}`);
+    }
+    return r.json.data.engine;
+  }
+
   /** GET /api/v1/sessions/{id} -> {status, json, data}. */
   async sessionInfo(id) {
     const r = await this.request('GET', `/api/v1/sessions/${encodeURIComponent(id)}?secret=${API_SECRET}`);

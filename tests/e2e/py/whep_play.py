@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Play a stream with WHEP via aiortc and count decoded video frames.
 
-Usage: whep_play.py URL N [--timeout SECONDS]
+Usage: whep_play.py URL N [--timeout SECONDS] [--drop-every K]
 
 Receives video+audio (recvonly), pulls frames with track.recv() until N video frames were decoded,
 DELETEs the WHEP session and prints one JSON object with the results, e.g.
+(--drop-every K: aiortc's receiver discards one video packet in K, after the first 50, as if
+the network lost it; its NACKs must then bring them back as RTX: "dropped", "rtx_received").
 {"ok": true, "frames": 60, "width": 640, "height": 480, "codec": "video/VP8", "audio_frames": 120,
  "time_to_first_frame_ms": 412, ...}. Exit 0 on success, 1 on timeout/failure, 2 on a signalling error.
 """
@@ -16,8 +18,30 @@ import time
 
 import aiohttp
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from whipclient import SignalError, delete_session, emit, exchange, negotiated_codec, new_peer, prefer_video_codec, wait_connected
+
+
+def simulate_loss(every, result):
+    """Wraps aiortc's receiver: RTX packets are counted, one media video packet in `every` is
+    discarded before aiortc sees it (its NACK generator then asks for it)."""
+    original = RTCRtpReceiver._handle_rtp_packet
+    seen = [0]
+
+    async def lossy(self, packet, arrival_time_ms):
+        codec = self._RTCRtpReceiver__codecs.get(packet.payload_type)
+        if codec is not None and self._RTCRtpReceiver__kind == "video":
+            if codec.mimeType.lower().endswith("/rtx"):
+                result["rtx_received"] += 1
+            else:
+                seen[0] += 1
+                if seen[0] > 50 and seen[0] % every == 0:
+                    result["dropped"] += 1
+                    return
+        await original(self, packet, arrival_time_ms)
+
+    RTCRtpReceiver._handle_rtp_packet = lossy
 
 
 async def main():
@@ -26,11 +50,15 @@ async def main():
     ap.add_argument("frames", type=int)
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--video-codec", default=None, help="restrict the offer to one video codec (VP8/H264)")
+    ap.add_argument("--drop-every", type=int, default=0, help="discard one received video packet in K (simulated loss)")
     args = ap.parse_args()
 
     t0 = time.monotonic()
     result = {"ok": False, "frames": 0, "audio_frames": 0, "width": None, "height": None,
-              "codec": None, "audio_codec": None, "time_to_first_frame_ms": None}
+              "codec": None, "audio_codec": None, "time_to_first_frame_ms": None,
+              "dropped": 0, "rtx_received": 0}
+    if args.drop_every > 0:
+        simulate_loss(args.drop_every, result)
     pc = new_peer()
     vt = pc.addTransceiver("video", direction="recvonly")
     if args.video_codec:
