@@ -45,15 +45,21 @@ for (const codec of ['VP8', 'H264']) {
   });
 }
 
+/** A Chromium page publishing VP8 to `stream` with WHIP, once it is sending. */
+async function chromiumPublisher(s, stream, pages) {
+  const page = await ctx.browser.newPage('chromePublisher', s.base);
+  pages.push(page);
+  const pub = await page.publish({ url: s.url(`/whip/live/${stream}`), codec: 'VP8', signaling: 'whip', name: 'pub' });
+  await page.waitStats('pub', (x) => x.connectionState === 'connected' && x.outVideo && x.outVideo.framesEncoded > 0, 20000, 'publisher sending');
+  return pub;
+}
+
 ctx.test('Chromium publishes VP8 with WHIP, aiortc plays with WHEP and decodes N frames', { timeout: 90000 }, async (t) => {
   const s = ctx.server;
   const stream = streamName('aio-play');
   const pages = [];
   try {
-    const page = await ctx.browser.newPage('chromePublisher', s.base);
-    pages.push(page);
-    const pub = await page.publish({ url: s.url(`/whip/live/${stream}`), codec: 'VP8', signaling: 'whip', name: 'pub' });
-    await page.waitStats('pub', (x) => x.connectionState === 'connected' && x.outVideo && x.outVideo.framesEncoded > 0, 20000, 'publisher sending');
+    const pub = await chromiumPublisher(s, stream, pages);
 
     const N = 60;
     const r = await runPy('whep_play.py', [s.url(`/whep/live/${stream}`), String(N), '--timeout', '40'], { timeoutMs: 60000 });
@@ -80,10 +86,7 @@ ctx.test('aiortc player losing 1 video packet in 20: its NACKs are answered with
   const stream = streamName('aio-loss');
   const pages = [];
   try {
-    const page = await ctx.browser.newPage('chromePublisher', s.base);
-    pages.push(page);
-    const pub = await page.publish({ url: s.url(`/whip/live/${stream}`), codec: 'VP8', signaling: 'whip', name: 'pub' });
-    await page.waitStats('pub', (x) => x.connectionState === 'connected' && x.outVideo && x.outVideo.framesEncoded > 0, 20000, 'publisher sending');
+    const pub = await chromiumPublisher(s, stream, pages);
     const before = await s.engineCounters();
 
     const N = 90;
