@@ -17,13 +17,14 @@
 //! of our own on the RTX SSRC; str0m's own resend cache for these streams is made inert so it
 //! never sends RTX on that SSRC itself.
 //!
-//! A player gets this path when its DTLS negotiated a GCM profile (RFC 7714) and, if it has
-//! video, RTX for it; anything else stays entirely on str0m (the path before).
+//! A player gets this path when, if it has video, it negotiated RTX for it (any SRTP profile
+//! str0m offers: AEAD-AES-GCM per RFC 7714, AES-CM + HMAC-SHA1-80 per RFC 3711); anything else
+//! stays entirely on str0m (the path before).
 
 use std::time::{Duration, Instant, SystemTime};
 
 use str0m::rtp::{Extension, ExtensionMap, ExtensionValues};
-use weir_srtp::{SrtpGcm, TAG_LEN};
+use weir_srtp::SrtpSender;
 
 use crate::gop::CachedPacket;
 
@@ -137,14 +138,14 @@ pub fn write_header(out: &mut Vec<u8>, h: &RtpOut, ext: &ExtensionValues, ids: &
 /// How a direct player's datagrams are protected, and those of this turn. They go on the
 /// session's `media_path` (str0m's selected path).
 pub struct DirectEgress {
-    srtp: SrtpGcm,
+    srtp: SrtpSender,
     /// Protected datagrams of this loop turn, sent together at its end so one player's packets
     /// leave as one GSO run (`udp_batch.rs`).
     pub queue: Vec<Vec<u8>>,
 }
 
 impl DirectEgress {
-    pub fn new(srtp: SrtpGcm) -> Self {
+    pub fn new(srtp: SrtpSender) -> Self {
         DirectEgress { srtp, queue: Vec::new() }
     }
 
@@ -153,7 +154,7 @@ impl DirectEgress {
     /// could not be protected (nothing queued).
     pub fn queue_rtp(&mut self, h: &RtpOut, ext_seq: u64, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8], payload: &[&[u8]]) -> bool {
         let len: usize = payload.iter().map(|p| p.len()).sum();
-        let mut buf = crate::udp_batch::datagram_buffer(MAX_HEADER + len + TAG_LEN);
+        let mut buf = crate::udp_batch::datagram_buffer(MAX_HEADER + len + self.srtp.overhead());
         let hlen = write_header(&mut buf, h, ext, ids, mid);
         for p in payload {
             buf.extend_from_slice(p);

@@ -29,12 +29,15 @@ pub struct DtlsSrtpKeys {
 }
 
 impl DtlsSrtpKeys {
-    /// Master key length of the GCM profiles; `None` for the others (AES-CM + HMAC-SHA1 is
-    /// left to str0m).
-    pub fn gcm_key_len(&self) -> Option<usize> {
+    /// Our sending SRTP context (RFC 3711 key derivation); `None` for a profile weir-srtp does
+    /// not implement.
+    pub fn local_sender(&self) -> Option<weir_srtp::SrtpSender> {
+        use weir_srtp::{derive_context, Side, SrtpCmSha1, SrtpSender, LABEL_RTP_KEY, LABEL_RTP_SALT};
+        let gcm = |key_len| derive_context(&self.material, key_len, self.we_are_client, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT);
         match self.profile {
-            SrtpProfile::AEAD_AES_128_GCM => Some(16),
-            SrtpProfile::AEAD_AES_256_GCM => Some(32),
+            SrtpProfile::AEAD_AES_128_GCM => gcm(16).map(SrtpSender::Gcm),
+            SrtpProfile::AEAD_AES_256_GCM => gcm(32).map(SrtpSender::Gcm),
+            SrtpProfile::AES128_CM_SHA1_80 => SrtpCmSha1::from_keying_material(&self.material, self.we_are_client, Side::Local).map(|s| SrtpSender::CmSha1(Box::new(s))),
             _ => None,
         }
     }

@@ -1880,22 +1880,12 @@ fn write_to_player(player: &mut Session, kind: MediaKind, fwd: &Forward, src: &P
     Written
 }
 
-/// Switches a player that just connected to direct egress (`direct.rs`) when its DTLS chose a
-/// GCM profile and its video (if any) has RTX; otherwise it stays on str0m.
+/// Switches a player that just connected to direct egress (`direct.rs`) when its video (if
+/// any) has RTX; otherwise it stays on str0m.
 fn setup_direct_egress(sess: &mut Session) {
     let Some(keys) = sess.keys.take().and_then(|slot| slot.get().cloned()) else { return };
-    let Some(key_len) = keys.gcm_key_len() else {
+    let Some(srtp) = keys.local_sender() else {
         debug!(session = %sess.id, profile = ?keys.profile, "SRTP profile not handled by direct egress");
-        return;
-    };
-    let Some(srtp) = weir_srtp::derive_context(
-        &keys.material,
-        key_len,
-        keys.we_are_client,
-        weir_srtp::Side::Local,
-        weir_srtp::LABEL_RTP_KEY,
-        weir_srtp::LABEL_RTP_SALT,
-    ) else {
         return;
     };
     let Session { rtc, role, .. } = sess;

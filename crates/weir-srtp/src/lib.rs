@@ -1,5 +1,6 @@
 //! SRTP with AEAD_AES_128_GCM / AEAD_AES_256_GCM (RFC 7714), the profiles WebRTC servers pick,
-//! and the RFC 3711 key derivation from DTLS-SRTP keying material (RFC 5764).
+//! the sending side of AES_CM_128_HMAC_SHA1_80 (RFC 3711, for peers that offer only it), and
+//! the RFC 3711 key derivation from DTLS-SRTP keying material (RFC 5764).
 //!
 //! Hand-written because no crate exposes SRTP contexts separately from a whole WebRTC stack
 //! (str0m keeps its own private). The server's direct egress path protects the packets it
@@ -242,6 +243,113 @@ pub fn derive_context(material: &[u8], key_len: usize, we_are_client: bool, side
     SrtpGcm::with_key(&key[..key_len], &salt)
 }
 
+/// The sending side of SRTP_AES128_CM_HMAC_SHA1_80 (RFC 3711 sections 4.1.1 and 4.2): AES-128
+/// in counter mode over the payload, then an HMAC-SHA1 over the packet and the rollover
+/// counter, truncated to 80 bits and appended.
+pub struct SrtpCmSha1 {
+    key: EncryptingKey,
+    auth: aws_lc_rs::hmac::Key,
+    salt: [u8; CM_SALT_LEN],
+}
+
+/// Master (and session) salt length of the AES-CM profile.
+pub const CM_SALT_LEN: usize = 14;
+/// Authentication tag length of the `_80` profile.
+pub const CM_TAG_LEN: usize = 10;
+/// RFC 3711 section 4.3.2: label of the SRTP authentication key.
+pub const LABEL_RTP_AUTH: u8 = 1;
+
+impl SrtpCmSha1 {
+    /// Session contexts from a 16-byte session key, a 20-byte authentication key and a 14-byte
+    /// session salt (already derived).
+    pub fn new(key: &[u8; 16], auth: &[u8; 20], salt: &[u8; CM_SALT_LEN]) -> Option<SrtpCmSha1> {
+        let key = UnboundCipherKey::new(&AES_128, key).and_then(EncryptingKey::ctr).ok()?;
+        let auth = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth);
+        Some(SrtpCmSha1 { key, auth, salt: *salt })
+    }
+
+    /// RFC 3711 section 4.1.1: IV = (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16), where
+    /// index = ROC * 2^16 + SEQ.
+    pub fn iv(&self, ssrc: u32, roc: u32, seq: u16) -> [u8; 16] {
+        let mut iv = [0u8; 16];
+        iv[..CM_SALT_LEN].copy_from_slice(&self.salt);
+        let index = (u64::from(roc) << 16) | u64::from(seq);
+        for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
+            *b ^= s;
+        }
+        for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
+            *b ^= s;
+        }
+        iv
+    }
+
+    /// Encrypts the payload behind `header_len` bytes of header in place and appends the
+    /// 10-byte tag. False (and `pkt` unchanged) when the header does not fit.
+    pub fn protect_rtp(&self, pkt: &mut Vec<u8>, header_len: usize, roc: u32) -> bool {
+        if pkt.len() < header_len || header_len < RTP_HEADER_LEN {
+            return false;
+        }
+        let ssrc = u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]]);
+        let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+        let iv = self.iv(ssrc, roc, seq);
+        if pkt.len() > header_len
+            && self.key.less_safe_encrypt(&mut pkt[header_len..], EncryptionContext::Iv128(FixedLength::from(iv))).is_err()
+        {
+            return false;
+        }
+        let mut mac = aws_lc_rs::hmac::Context::with_key(&self.auth);
+        mac.update(pkt);
+        mac.update(&roc.to_be_bytes());
+        let tag = mac.sign();
+        pkt.extend_from_slice(&tag.as_ref()[..CM_TAG_LEN]);
+        true
+    }
+
+    /// The sending context of one side of an AES_CM_128_HMAC_SHA1_80 association: `material`
+    /// is client key, server key, client salt, server salt (16, 16, 14, 14 bytes).
+    pub fn from_keying_material(material: &[u8], we_are_client: bool, side: Side) -> Option<SrtpCmSha1> {
+        if material.len() != 2 * 16 + 2 * CM_SALT_LEN {
+            return None;
+        }
+        let (ck, rest) = material.split_at(16);
+        let (sk, rest) = rest.split_at(16);
+        let (cs, ss) = rest.split_at(CM_SALT_LEN);
+        let (mk, ms) = if (side == Side::Local) == we_are_client { (ck, cs) } else { (sk, ss) };
+        let mut key = [0u8; 16];
+        let mut auth = [0u8; 20];
+        let mut salt = [0u8; CM_SALT_LEN];
+        let ok = kdf(mk, ms, LABEL_RTP_KEY, &mut key) && kdf(mk, ms, LABEL_RTP_AUTH, &mut auth) && kdf(mk, ms, LABEL_RTP_SALT, &mut salt);
+        if !ok {
+            return None;
+        }
+        SrtpCmSha1::new(&key, &auth, &salt)
+    }
+}
+
+/// A sending SRTP context of either family.
+pub enum SrtpSender {
+    Gcm(SrtpGcm),
+    // Boxed: the HMAC key state is large, and GCM is what nearly every peer picks.
+    CmSha1(Box<SrtpCmSha1>),
+}
+
+impl SrtpSender {
+    /// Bytes a protected packet grows by.
+    pub fn overhead(&self) -> usize {
+        match self {
+            SrtpSender::Gcm(_) => TAG_LEN,
+            SrtpSender::CmSha1(_) => CM_TAG_LEN,
+        }
+    }
+
+    pub fn protect_rtp(&self, pkt: &mut Vec<u8>, header_len: usize, roc: u32) -> bool {
+        match self {
+            SrtpSender::Gcm(s) => s.protect_rtp(pkt, header_len, roc),
+            SrtpSender::CmSha1(s) => s.protect_rtp(pkt, header_len, roc),
+        }
+    }
+}
+
 /// Writes a plain 12-byte RTP header (V=2, no padding/extension/CSRC) into `buf`.
 pub fn rtp_header(buf: &mut Vec<u8>, pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32) {
     buf.clear();
@@ -349,6 +457,52 @@ mod tests {
         assert!(client_in.unprotect_payload(&pkt, 2).is_none());
         assert!(derive_context(&material[1..], 32, false, Side::Local, 0, 2).is_none());
         assert!(!server_out.protect_rtp(&mut vec![0x80; 8], 12, 0));
+    }
+
+    #[test]
+    fn rfc3711_b2_aes_cm_keystream() {
+        // RFC 3711 appendix B.2: session key, salt, SSRC 0, ROC 0, SEQ 0: the ciphertext of a
+        // zero payload is the keystream.
+        let key: [u8; 16] = hex("2B7E151628AED2A6ABF7158809CF4F3C");
+        let salt: [u8; 14] = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD");
+        let s = SrtpCmSha1::new(&key, &[0; 20], &salt).unwrap();
+        assert_eq!(s.iv(0, 0, 0).to_vec(), hexv("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000"));
+        let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        pkt.resize(12 + 48, 0);
+        assert!(s.protect_rtp(&mut pkt, 12, 0));
+        assert_eq!(pkt.len(), 12 + 48 + CM_TAG_LEN);
+        assert_eq!(
+            pkt[12..60].to_vec(),
+            hexv("E03EAD0935C95E80E166B16DD92B4EB4D23513162B02D0F72A43A2FE4A5F97AB41E95B3BB0A2E8DD477901E4FCA894C0")
+        );
+    }
+
+    #[test]
+    fn aes_cm_tag_is_the_truncated_hmac_of_packet_and_roc() {
+        let s = SrtpCmSha1::new(&[1; 16], &[2; 20], &[3; 14]).unwrap();
+        let mut pkt = vec![0x80, 96, 0xab, 0xcd, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7];
+        assert!(s.protect_rtp(&mut pkt, 12, 7));
+        let body = &pkt[..pkt.len() - CM_TAG_LEN];
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[2; 20]);
+        let mut msg = body.to_vec();
+        msg.extend_from_slice(&7u32.to_be_bytes());
+        let want = aws_lc_rs::hmac::sign(&key, &msg);
+        assert_eq!(&pkt[pkt.len() - CM_TAG_LEN..], &want.as_ref()[..CM_TAG_LEN]);
+        // SSRC and index land in the IV (RFC 3711 section 4.1.1).
+        let iv = s.iv(0x01020304, 0x0a0b0c0d, 0xeeff);
+        let mut want_iv = [3u8; 16];
+        want_iv[14] = 0;
+        want_iv[15] = 0;
+        for (i, b) in [1u8, 2, 3, 4].iter().enumerate() {
+            want_iv[4 + i] ^= b;
+        }
+        for (i, b) in [0x0a, 0x0b, 0x0c, 0x0d, 0xee, 0xff].iter().enumerate() {
+            want_iv[8 + i] ^= b;
+        }
+        assert_eq!(iv, want_iv);
+        let material: Vec<u8> = (0..60).collect();
+        assert!(SrtpCmSha1::from_keying_material(&material, false, Side::Local).is_some());
+        assert!(SrtpCmSha1::from_keying_material(&material[1..], false, Side::Local).is_none());
     }
 
     fn hexv(s: &str) -> Vec<u8> {

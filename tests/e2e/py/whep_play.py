@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Play a stream with WHEP via aiortc and count decoded video frames.
 
-Usage: whep_play.py URL N [--timeout SECONDS] [--drop-every K]
+Usage: whep_play.py URL N [--timeout SECONDS] [--drop-every K] [--srtp-profile any|aes-cm]
 
 Receives video+audio (recvonly), pulls frames with track.recv() until N video frames were decoded,
 DELETEs the WHEP session and prints one JSON object with the results, e.g.
@@ -18,6 +18,7 @@ import time
 
 import aiohttp
 from aiortc.mediastreams import MediaStreamError
+from aiortc import rtcdtlstransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from whipclient import SignalError, delete_session, emit, exchange, negotiated_codec, new_peer, prefer_video_codec, wait_connected
@@ -51,6 +52,8 @@ async def main():
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--video-codec", default=None, help="restrict the offer to one video codec (VP8/H264)")
     ap.add_argument("--drop-every", type=int, default=0, help="discard one received video packet in K (simulated loss)")
+    ap.add_argument("--srtp-profile", choices=["any", "aes-cm"], default="any",
+                    help="aes-cm: offer only SRTP_AES128_CM_SHA1_80 in the DTLS handshake")
     args = ap.parse_args()
 
     t0 = time.monotonic()
@@ -59,6 +62,9 @@ async def main():
               "dropped": 0, "rtx_received": 0}
     if args.drop_every > 0:
         simulate_loss(args.drop_every, result)
+    if args.srtp_profile == "aes-cm":
+        # aiortc reads this list when it creates a DTLS transport.
+        rtcdtlstransport.SRTP_PROFILES[:] = [rtcdtlstransport.SRTP_AES128_CM_SHA1_80]
     pc = new_peer()
     vt = pc.addTransceiver("video", direction="recvonly")
     if args.video_codec:
@@ -104,6 +110,10 @@ async def main():
             result["signal_ms"] = round((time.monotonic() - t0) * 1000)
             remaining = max(1.0, args.timeout - (time.monotonic() - t0))
             result["connect_ms"] = round(await wait_connected(pc, remaining) * 1000)
+            try:  # the SRTP profile the DTLS handshake picked (aiortc keeps it private)
+                result["srtp_profile"] = pc.getReceivers()[0].transport._ssl.get_selected_srtp_profile().decode()
+            except Exception:  # noqa: BLE001
+                result["srtp_profile"] = None
             remaining = max(1.0, args.timeout - (time.monotonic() - t0))
             await asyncio.wait_for(done.wait(), remaining)
             result["ok"] = True
