@@ -136,7 +136,8 @@ impl UdpBatch {
 
 /// Datagram buffers of this thread that were sent, kept for the next packets (a fan-out
 /// builds one buffer per player and packet; reusing them spares malloc and free on that path).
-const RECYCLED_MAX: usize = 1024;
+/// Two flushes' worth (`MAX_PENDING`): a batch's buffers come back before the next is built.
+const RECYCLED_MAX: usize = 2 * MAX_PENDING;
 /// Buffers smaller than this are not kept (RTCP, STUN): they would not fit a media packet.
 const RECYCLED_MIN_CAPACITY: usize = 1536;
 
