@@ -1051,15 +1051,15 @@ impl Shard {
                 continue; // not sent yet
             }
             let Some((pkt, ext)) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
-            if !track.take_rtx_token(now) {
-                break;
-            }
             let Some(local_pt) = dt.pt_map.get(pkt.pt) else { continue };
             let Some(rtx_pt) = track.rtx_pt(*local_pt) else { continue };
             let Some(rtx_ssrc) = track.rtx_ssrc else { continue };
             let Some(epoch) = dt.rewriter.epoch() else { continue };
             // Same mapping as when it was first sent: the splice is unchanged (source_seq).
             let Some((_, ts)) = dt.rewriter.map(epoch, pkt.seq, pkt.ts, pkt.arrival) else { continue };
+            if !track.take_rtx_token(now) {
+                break;
+            }
             let h = RtpOut { pt: rtx_pt, marker: pkt.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
             // RFC 4588 section 4: the payload starts with the original sequence number.
             let osn = (out_seq as u16).to_be_bytes();
