@@ -237,18 +237,6 @@ impl RecentPackets {
     }
 }
 
-/// Extends a 16-bit sequence number to the one closest to `reference` (RFC 3550 appendix A.1).
-pub fn extend_seq(reference: u64, seq: u16) -> u64 {
-    let base = reference & !0xffff;
-    let candidates = [base.wrapping_sub(0x1_0000), base, base + 0x1_0000];
-    candidates
-        .into_iter()
-        .map(|b| b | u64::from(seq))
-        .filter(|c| *c < (1 << 48))
-        .min_by_key(|c| c.abs_diff(reference))
-        .unwrap_or(u64::from(seq))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,13 +331,5 @@ mod tests {
         assert_eq!(granted, (RTX_PER_SECOND / 10.0) as usize);
         assert_eq!(t.rtx_pt(96), Some(97));
         assert_eq!(t.rtx_pt(98), None);
-    }
-
-    #[test]
-    fn sequence_extension_picks_the_nearest_cycle() {
-        assert_eq!(extend_seq(1000, 1005), 1005);
-        assert_eq!(extend_seq(0x1_0005, 0xfffe), 0xfffe);
-        assert_eq!(extend_seq(0xfffe, 3), 0x1_0003);
-        assert_eq!(extend_seq(3, 0xffff), 0xffff);
     }
 }

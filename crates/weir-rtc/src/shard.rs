@@ -34,7 +34,7 @@ use crate::counters::EngineCounters;
 use crate::codec::{publisher_codecs, select_offer_codecs, track_info, video_codec};
 use crate::demux::{is_stun, rfc4571_frame, stun_local_ufrag};
 use crate::gop::{CachedPacket, GopCache};
-use crate::direct::{extend_seq, DirectEgress, DirectTrack, ExtIds, RecentPackets, RtpOut, MAX_RTX_PER_NACK};
+use crate::direct::{DirectEgress, DirectTrack, ExtIds, RecentPackets, RtpOut, MAX_RTX_PER_NACK};
 use crate::key_capture::{self, KeySlot};
 use crate::keyframe::starts_keyframe;
 use crate::rewrite::Rewriter;
@@ -1039,14 +1039,11 @@ impl Shard {
         }
         counters.nacks_received += 1;
         let Some(last) = dt.rewriter.last_out_seq() else { return };
-        let lost = nack.reports.iter().flat_map(|e| {
-            let pid = e.pid;
-            let blp = e.blp;
-            std::iter::once(pid).chain((0..16u16).filter(move |i| blp & (1 << i) != 0).map(move |i| pid.wrapping_add(i + 1)))
-        });
+        // str0m expands each entry's bitmask and extends the numbers around our latest.
+        let lost = nack.reports.iter().flat_map(|e| e.into_iter(last.into()));
         let mut sent = 0;
-        for seq16 in lost.take(MAX_RTX_PER_NACK) {
-            let out_seq = extend_seq(last, seq16);
+        for out_seq in lost.take(MAX_RTX_PER_NACK) {
+            let out_seq = *out_seq;
             if out_seq > last {
                 continue; // not sent yet
             }

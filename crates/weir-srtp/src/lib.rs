@@ -227,20 +227,28 @@ pub enum Side {
 /// (AES-128-GCM) or 32 (AES-256-GCM), salts 12 bytes; `side` picks whose master key, the labels
 /// which session key and salt (RFC 3711 section 4.3.2).
 pub fn derive_context(material: &[u8], key_len: usize, we_are_client: bool, side: Side, key_label: u8, salt_label: u8) -> Option<SrtpGcm> {
-    if !matches!(key_len, 16 | 32) || material.len() != 2 * key_len + 2 * SALT_LEN {
+    if !matches!(key_len, 16 | 32) {
         return None;
     }
-    let (ck, rest) = material.split_at(key_len);
-    let (sk, rest) = rest.split_at(key_len);
-    let (cs, ss) = rest.split_at(SALT_LEN);
-    let client_side = (side == Side::Local) == we_are_client;
-    let (mk, ms) = if client_side { (ck, cs) } else { (sk, ss) };
+    let (mk, ms) = master_key_and_salt(material, key_len, SALT_LEN, we_are_client, side)?;
     let mut key = [0u8; 32];
     let mut salt = [0u8; SALT_LEN];
     if !kdf(mk, ms, key_label, &mut key[..key_len]) || !kdf(mk, ms, salt_label, &mut salt) {
         return None;
     }
     SrtpGcm::with_key(&key[..key_len], &salt)
+}
+
+/// One side's master key and salt in DTLS-SRTP keying material (RFC 5764 section 4.2: client
+/// key, server key, client salt, server salt); `None` when the material has another length.
+fn master_key_and_salt(material: &[u8], key_len: usize, salt_len: usize, we_are_client: bool, side: Side) -> Option<(&[u8], &[u8])> {
+    if material.len() != 2 * key_len + 2 * salt_len {
+        return None;
+    }
+    let (ck, rest) = material.split_at(key_len);
+    let (sk, rest) = rest.split_at(key_len);
+    let (cs, ss) = rest.split_at(salt_len);
+    Some(if (side == Side::Local) == we_are_client { (ck, cs) } else { (sk, ss) })
 }
 
 /// The sending side of SRTP_AES128_CM_HMAC_SHA1_80 (RFC 3711 sections 4.1.1 and 4.2): AES-128
@@ -308,13 +316,7 @@ impl SrtpCmSha1 {
     /// The sending context of one side of an AES_CM_128_HMAC_SHA1_80 association: `material`
     /// is client key, server key, client salt, server salt (16, 16, 14, 14 bytes).
     pub fn from_keying_material(material: &[u8], we_are_client: bool, side: Side) -> Option<SrtpCmSha1> {
-        if material.len() != 2 * 16 + 2 * CM_SALT_LEN {
-            return None;
-        }
-        let (ck, rest) = material.split_at(16);
-        let (sk, rest) = rest.split_at(16);
-        let (cs, ss) = rest.split_at(CM_SALT_LEN);
-        let (mk, ms) = if (side == Side::Local) == we_are_client { (ck, cs) } else { (sk, ss) };
+        let (mk, ms) = master_key_and_salt(material, 16, CM_SALT_LEN, we_are_client, side)?;
         let mut key = [0u8; 16];
         let mut auth = [0u8; 20];
         let mut salt = [0u8; CM_SALT_LEN];
