@@ -179,6 +179,25 @@ fn fanout_through_the_egress_pool_loses_nothing() {
 }
 
 #[test]
+fn fanout_player_by_player_without_a_pool_loses_nothing() {
+    // No egress pool: a stream of 4 players or more has its packets queued during the loop
+    // turn and written at the end of it, player by player, on the engine thread (the path
+    // one-core servers take for big streams); NACK/RTX included, nothing lost or duplicated.
+    let Some(w) = start_weir_with(&[("WEIR_RTC_EGRESSTHREADS", "1"), ("WEIR_RTC_EGRESSMINPLAYERS", "4")]) else { return };
+    let line = bench(&w, "fanout", &["--players", "12", "--duration", "3", "--drop-every", "25"]);
+    assert_eq!(json_num(&line, "players_receiving"), 12.0);
+    let ratio = json_num(&line, "min_player_ratio");
+    assert!(ratio >= 0.99, "a player received only {:.1}% of the publisher's packets", ratio * 100.0);
+    assert!(json_num(&line, "recovered") > 0.0, "no RTX recovered a NACKed packet");
+    assert_eq!(json_num(&line, "duplicates"), 0.0);
+    assert_eq!(json_num(&line, "reordered"), 0.0);
+    assert!(json_num(&line, "verified") > 0.0, "no packet was decrypted and checked");
+    assert_eq!(json_num(&line, "verify_failed"), 0.0);
+    let info = server_info(&w);
+    assert!(json_num(&info, "gso_messages") > 0.0, "a frame's packets to a player did not leave as one GSO message: {info}");
+}
+
+#[test]
 fn many_publishers_each_reach_their_own_players() {
     let Some(w) = start_weir() else { return };
     // The publishers pace their video like a browser (2.5x the bitrate): every paced packet

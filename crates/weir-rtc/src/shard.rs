@@ -184,9 +184,10 @@ struct StreamState {
     audio: Option<SourceTrack>,
     video: Option<SourceTrack>,
     last_keyframe_request: Option<Instant>,
-    /// Packets of this loop turn waiting to be written to the players by the egress pool
-    /// (streams with at least `egress_min_players` players, when there is a pool; below that,
-    /// handing work to other threads costs more than it saves).
+    /// Packets of this loop turn waiting to be written to the players at the end of the turn,
+    /// player by player, by the egress pool if there is one (streams with at least
+    /// `egress_min_players` players; below that, a packet is written to its few players at
+    /// once, and handing work to other threads would cost more than it saves).
     fanout: Vec<FanoutItem>,
     /// Fan-out items ever queued: numbers them, so a player that got them in the GOP replay
     /// skips them (`Session::fanout_after`).
@@ -616,9 +617,12 @@ impl Shard {
     fn send_written_media(&mut self) {
         let now = Instant::now();
         while !self.media_written.is_empty() || !self.fanout_streams.is_empty() {
-            if !self.fanout_streams.is_empty() || (self.egress.is_some() && self.media_written.len() >= self.cfg.egress_min_players) {
+            let parallel = self.egress.is_some()
+                && (!self.fanout_streams.is_empty() || self.media_written.len() >= self.cfg.egress_min_players);
+            if parallel {
                 self.send_written_media_parallel(now);
             } else {
+                self.send_fanout_serial(now);
                 self.send_written_media_serial(now);
             }
             // Events of the drained sessions (a publisher's reordered packets, keyframe
@@ -634,6 +638,34 @@ impl Shard {
                     send_written(&mut slot.session, idx, gen, &mut self.net, &mut self.timers, &mut self.work, now);
                 }
             }
+        }
+    }
+
+    /// Without a pool: the turn's queued fan-out, player by player. Each player's packets of
+    /// the turn are written and handed to the socket batch together, so the first players'
+    /// datagrams leave while later players' are still being encrypted (packet by packet, every
+    /// player would wait for the whole turn's encryption), a player's state is touched once
+    /// per turn, and a burst to one player can leave as one GSO message.
+    fn send_fanout_serial(&mut self, now: Instant) {
+        let Shard { streams, slots, fanout_streams, net, timers, work, .. } = self;
+        let mut want_keyframe = Vec::new();
+        for sidx in std::mem::take(fanout_streams) {
+            let Some(Some(stream)) = streams.get_mut(sidx) else { continue };
+            let mut items = std::mem::take(&mut stream.fanout);
+            for &p in &stream.players {
+                let Some(Some(slot)) = slots.get_mut(p) else { continue };
+                let written = write_fanout(&mut slot.session, sidx, &items, &mut want_keyframe, now);
+                if std::mem::take(&mut slot.session.media_written) || written {
+                    send_written(&mut slot.session, p, slot.gen, net, timers, work, now);
+                }
+            }
+            // The vector's capacity serves the next turn.
+            items.clear();
+            stream.fanout = items;
+        }
+        for sidx in want_keyframe {
+            // At most once per keyframeRequestIntervalMS per stream.
+            self.request_keyframe(sidx, now);
         }
     }
 
@@ -653,7 +685,7 @@ impl Shard {
             }
         }
         let Some(pool) = &self.egress else {
-            // Fan-out items are only queued with a pool; nothing else can own them.
+            // `send_written_media` comes here only with a pool.
             return;
         };
         // One pass over the slots hands out disjoint `&mut Session`s without unsafe code: the
@@ -685,24 +717,8 @@ impl Shard {
                     let mut want_keyframe = Vec::new();
                     for (idx, gen, stream_items, sess) in sessions.iter_mut() {
                         let mut written = std::mem::take(&mut sess.media_written);
-                        let (sidx, list) = match *stream_items {
-                            Some(i) => (items[i].0, items[i].1.as_slice()),
-                            None => (usize::MAX, &[][..]),
-                        };
-                        for item in list {
-                            if item.n <= sess.fanout_after {
-                                continue;
-                            }
-                            let fwd = Forward::new(&item.packet, &item.ext, item.keyframe);
-                            match write_to_player(sess, item.kind, &fwd, &item.params, item.epoch, now) {
-                                PlayerWrite::Written => written = true,
-                                PlayerWrite::NeedsKeyframe => {
-                                    if !want_keyframe.contains(&sidx) {
-                                        want_keyframe.push(sidx);
-                                    }
-                                }
-                                PlayerWrite::Skipped => {}
-                            }
+                        if let Some(i) = *stream_items {
+                            written |= write_fanout(sess, items[i].0, &items[i].1, &mut want_keyframe, now);
                         }
                         if written {
                             send_written(sess, *idx, *gen, &mut net, &mut timers, &mut work, now);
@@ -941,8 +957,9 @@ impl Shard {
                 if let Some(gop) = track.gop.as_mut() {
                     gop.push(packet.clone(), keyframe);
                 }
-                if self.egress.is_some() && stream.players.len() >= self.cfg.egress_min_players {
-                    // Written by the egress pool at the end of the turn, in parallel.
+                if stream.players.len() >= self.cfg.egress_min_players {
+                    // Written at the end of the turn, player by player: by the egress pool in
+                    // parallel, or by this thread (`send_fanout_serial`).
                     stream.fanout_count += 1;
                     if stream.fanout.is_empty() {
                         self.fanout_streams.push(stream_idx);
@@ -1789,6 +1806,29 @@ fn forwarded_ext(e: &ExtensionValues) -> ExtensionValues {
         abs_capture_time: e.abs_capture_time,
         ..Default::default()
     }
+}
+
+/// Writes a turn's queued fan-out items of stream `sidx` to one of its players (those the
+/// player's fast-start GOP replay already covered are skipped); a player waiting for a keyframe
+/// adds the stream to `want_keyframe`. Returns whether anything was written.
+fn write_fanout(sess: &mut Session, sidx: usize, items: &[FanoutItem], want_keyframe: &mut Vec<usize>, now: Instant) -> bool {
+    let mut written = false;
+    for item in items {
+        if item.n <= sess.fanout_after {
+            continue;
+        }
+        let fwd = Forward::new(&item.packet, &item.ext, item.keyframe);
+        match write_to_player(sess, item.kind, &fwd, &item.params, item.epoch, now) {
+            PlayerWrite::Written => written = true,
+            PlayerWrite::NeedsKeyframe => {
+                if !want_keyframe.contains(&sidx) {
+                    want_keyframe.push(sidx);
+                }
+            }
+            PlayerWrite::Skipped => {}
+        }
+    }
+    written
 }
 
 /// What [`write_to_player`] did with a packet.
