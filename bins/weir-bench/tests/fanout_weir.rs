@@ -176,6 +176,8 @@ fn fanout_through_the_egress_pool_loses_nothing() {
     assert_eq!(json_num(&line, "duplicates"), 0.0);
     assert!(json_num(&line, "verified") > 0.0, "no packet was decrypted and checked");
     assert_eq!(json_num(&line, "verify_failed"), 0.0);
+    let info = server_info(&w);
+    assert!(json_num(&info, "egress_pool_datagrams") > 0.0, "the pool sent nothing: {info}");
 }
 
 #[test]
@@ -195,6 +197,7 @@ fn fanout_player_by_player_without_a_pool_loses_nothing() {
     assert_eq!(json_num(&line, "verify_failed"), 0.0);
     let info = server_info(&w);
     assert!(json_num(&info, "gso_messages") > 0.0, "a frame's packets to a player did not leave as one GSO message: {info}");
+    assert_eq!(json_num(&info, "egress_pool_datagrams"), 0.0, "{info}");
 }
 
 #[test]
@@ -209,6 +212,21 @@ fn many_publishers_each_reach_their_own_players() {
     // Counted per stream: a player of stream 1 receiving stream 2 would not add up to >= 99%.
     assert!(json_num(&line, "min_player_ratio") >= 0.99);
     assert_eq!(json_num(&line, "verify_failed"), 0.0);
+}
+
+#[test]
+fn many_small_streams_through_the_egress_pool() {
+    // Streams of 3 players, each below egressMinPlayers, but a loop turn with several of them
+    // has enough players to write for the pool: every stream reaches its own players intact.
+    let Some(w) = start_weir_with(&[("WEIR_RTC_EGRESSTHREADS", "2"), ("WEIR_RTC_EGRESSMINPLAYERS", "6")]) else { return };
+    let line = bench(&w, "many", &["--publishers", "4", "--players-each", "3", "--duration", "2", "--drop-every", "25"]);
+    assert_eq!(json_num(&line, "players_receiving"), 12.0);
+    assert!(json_num(&line, "min_player_ratio") >= 0.99, "{line}");
+    assert!(json_num(&line, "recovered") > 0.0, "no RTX recovered a NACKed packet: {line}");
+    assert_eq!(json_num(&line, "duplicates"), 0.0);
+    assert_eq!(json_num(&line, "verify_failed"), 0.0);
+    let info = server_info(&w);
+    assert!(json_num(&info, "egress_pool_datagrams") > 0.0, "the pool sent nothing: {info}");
 }
 
 #[test]

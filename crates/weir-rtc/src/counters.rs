@@ -14,6 +14,7 @@ pub(crate) struct EngineCounters {
     send_calls: AtomicU64,
     send_drops: AtomicU64,
     direct_packets: AtomicU64,
+    pool_datagrams: AtomicU64,
     unknown_packets: AtomicU64,
     gso: AtomicBool,
 }
@@ -27,6 +28,7 @@ impl EngineCounters {
         self.send_calls.store(sent.calls, r);
         self.send_drops.store(sent.drops, r);
         self.direct_packets.store(sent.direct, r);
+        self.pool_datagrams.store(sent.pooled, r);
         self.unknown_packets.store(unknown_packets, r);
         self.gso.store(gso_usable(), r);
     }
@@ -44,6 +46,8 @@ impl EngineCounters {
             "send_drops": self.send_drops.load(r),
             // Packets to players built and protected by the engine (rtc.directEgress).
             "direct_packets": self.direct_packets.load(r),
+            // Datagrams sent by the egress pool's threads (rtc.egressThreads).
+            "egress_pool_datagrams": self.pool_datagrams.load(r),
             "unknown_packets": self.unknown_packets.load(r),
         })
     }

@@ -64,8 +64,8 @@ pub struct EngineConfig {
     /// Threads that encrypt and send the packets written to players (`rtc.egressThreads`);
     /// 0: one per available core, 1: the engine thread alone.
     pub egress_threads: usize,
-    /// Players of a stream (or players written to in one turn) from which the egress threads
-    /// are used (`rtc.egressMinPlayers`).
+    /// Players to write to in one engine turn (all streams together) from which the egress
+    /// threads are used (`rtc.egressMinPlayers`).
     pub egress_min_players: usize,
     /// Build and SRTP-protect player packets in the engine (`rtc.directEgress`, `direct.rs`).
     pub direct_egress: bool,

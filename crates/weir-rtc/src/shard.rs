@@ -185,14 +185,17 @@ struct StreamState {
     video: Option<SourceTrack>,
     last_keyframe_request: Option<Instant>,
     /// Packets of this loop turn waiting to be written to the players at the end of the turn,
-    /// player by player, by the egress pool if there is one (streams with at least
-    /// `egress_min_players` players; below that, a packet is written to its few players at
-    /// once, and handing work to other threads would cost more than it saves).
+    /// player by player (streams with at least [`FANOUT_QUEUE_MIN_PLAYERS`] players), by the
+    /// egress pool when the turn has `egress_min_players` players to write or more.
     fanout: Vec<FanoutItem>,
     /// Fan-out items ever queued: numbers them, so a player that got them in the GOP replay
     /// skips them (`Session::fanout_after`).
     fanout_count: u64,
 }
+
+/// A stream with this many players has its packets queued during a loop turn and written
+/// player by player at its end ([`StreamState::fanout`]); a single player gets them at once.
+const FANOUT_QUEUE_MIN_PLAYERS: usize = 2;
 
 /// A publisher's packet on its way to many players, owned so a pool thread can write it.
 struct FanoutItem {
@@ -617,8 +620,15 @@ impl Shard {
     fn send_written_media(&mut self) {
         let now = Instant::now();
         while !self.media_written.is_empty() || !self.fanout_streams.is_empty() {
-            let parallel = self.egress.is_some()
-                && (!self.fanout_streams.is_empty() || self.media_written.len() >= self.cfg.egress_min_players);
+            // The pool is worth its hand-over only for a turn with enough players to write,
+            // whether one big stream or many small ones (a conference of small rooms).
+            let parallel = self.egress.is_some() && {
+                let queued: usize = (self.fanout_streams.iter())
+                    .filter_map(|&sidx| self.streams.get(sidx)?.as_ref())
+                    .map(|stream| stream.players.len())
+                    .sum();
+                queued + self.media_written.len() >= self.cfg.egress_min_players
+            };
             if parallel {
                 self.send_written_media_parallel(now);
             } else {
@@ -732,7 +742,7 @@ impl Shard {
         for WorkerResult { timers, work, sent, want_keyframe } in results {
             self.timers.extend(timers);
             self.work.extend(work);
-            self.net.batch.counts += sent;
+            self.net.batch.counts += SendCounts { pooled: sent.datagrams, ..sent };
             for sidx in want_keyframe {
                 // At most once per keyframeRequestIntervalMS per stream.
                 self.request_keyframe(sidx, now);
@@ -957,7 +967,7 @@ impl Shard {
                 if let Some(gop) = track.gop.as_mut() {
                     gop.push(packet.clone(), keyframe);
                 }
-                if stream.players.len() >= self.cfg.egress_min_players {
+                if stream.players.len() >= FANOUT_QUEUE_MIN_PLAYERS {
                     // Written at the end of the turn, player by player: by the egress pool in
                     // parallel, or by this thread (`send_fanout_serial`).
                     stream.fanout_count += 1;

@@ -59,6 +59,8 @@ pub(crate) struct SendCounts {
     pub drops: u64,
     /// Datagrams built by the direct egress path (`direct.rs`), not by str0m.
     pub direct: u64,
+    /// Datagrams sent by the egress pool's threads (the rest by the engine thread).
+    pub pooled: u64,
 }
 
 impl std::ops::AddAssign for SendCounts {
@@ -69,6 +71,7 @@ impl std::ops::AddAssign for SendCounts {
         self.calls += o.calls;
         self.drops += o.drops;
         self.direct += o.direct;
+        self.pooled += o.pooled;
     }
 }
 
