@@ -337,6 +337,7 @@ mod tests {
             calls: if gso { 1 } else { 2 },
             drops: 0,
             direct: 0,
+            pooled: 0,
         };
         assert_eq!(batch.counts, want);
         for (sock, expected) in [(&a, expected_a), (&b, expected_b)] {
