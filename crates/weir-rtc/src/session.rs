@@ -222,3 +222,16 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every session holds a `str0m::Rtc` inline. The vendored str0m (vendor/README.md) boxes
+    /// the SCTP association and drops the RTX caches' inline index: the registry's 0.25.0
+    /// makes this 10,080 bytes, the patched one 7,952. A layout guard, not a timing: if it
+    /// fails, the `[patch.crates-io]` entry is gone or str0m grew, and idle sessions with it.
+    #[test]
+    fn rtc_inline_size_stays_patched() {
+        let size = std::mem::size_of::<str0m::Rtc>();
+        assert!(size <= 8 * 1024, "str0m::Rtc is {size} bytes inline");
+    }
+}

@@ -1750,8 +1750,24 @@ impl Rtc {
                 DtlsOutput::ApplicationData(data) => {
                     self.sctp.handle_input(self.last_now, data);
                 }
+                DtlsOutput::BufferTooSmall { needed } => {
+                    // weir patch: the buffer is given back after the handshake (below); the
+                    // next output that needs one (SCTP data) makes it again. dimpl keeps the
+                    // output queued when it answers BufferTooSmall.
+                    if needed <= self.dtls_buf.len() {
+                        return Err(RtcError::Dtls(DtlsError::Io(std::io::Error::other(
+                            format!("DTLS output of {needed} bytes does not fit"),
+                        ))));
+                    }
+                    self.dtls_buf.resize(needed.max(io::DATAGRAM_MAX_PACKET_SIZE), 0);
+                }
                 DtlsOutput::Timeout(t) => {
                     self.next_dtls_timeout = Some(t);
+                    if self.dtls_connected && !self.sctp.is_inited() && !self.dtls_buf.is_empty() {
+                        // weir patch: a connected session without SCTP has no more DTLS
+                        // output to read; 2 KB less per idle media session.
+                        self.dtls_buf = Vec::new();
+                    }
                     break;
                 }
                 DtlsOutput::CloseNotify => {

@@ -207,7 +207,9 @@ impl Session {
             enable_twcc_feedback: false,
             pacer,
             pacer_control: PacerControl::new(),
-            poll_packet_buf: vec![0; 2000],
+            // weir patch: empty until the first RTP packet is polled (`StreamTx::poll_packet`
+            // resizes it), so a session that never sends through the pacer keeps no 2 KB buffer.
+            poll_packet_buf: Vec::new(),
             pending_packet: None,
             media_bytes_rx: 0,
             media_bytes_tx: 0,
@@ -994,6 +996,10 @@ impl Session {
             }
         }
 
+        // weir patch: a drained queue gives its memory back (an `Rtcp` is large; the
+        // capacity of one compound packet would otherwise stay with every idle session).
+        self.feedback_rx.shrink_to_fit();
+
         // Not in the above if due to lifetime issues, still okay because the method
         // doesn't do anything when BWE isn't configured.
         if need_configure_pacer {
@@ -1210,6 +1216,10 @@ impl Session {
         };
 
         let len = Rtcp::write_packet(&mut self.feedback_tx, &mut data, output);
+        if self.feedback_tx.is_empty() {
+            // weir patch: see `handle_rtcp`.
+            self.feedback_tx.shrink_to_fit();
+        }
 
         if len == 0 {
             return None;

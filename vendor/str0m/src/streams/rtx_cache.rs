@@ -18,22 +18,33 @@ pub(crate) struct RtxCache {
     // Technically we want [Option<SeqNo>; X] to indicate the absence of
     // a SeqNo. However We can half the storage space by using the sentinel
     // values SeqNo::MAX to indicate None
-    seq_no_by_quantized_size: [SeqNo; RTX_CACHE_QUANTIZE_SLOTS],
+    //
+    // weir patch: a Vec of RTX_CACHE_QUANTIZE_SLOTS entries made at the first cached packet
+    // (empty before), not an inline array: every StreamTx (and the hash map slots holding
+    // them) carried 640 bytes even when the cache is inert.
+    seq_no_by_quantized_size: Vec<SeqNo>,
 }
 
 impl RtxCache {
     pub fn new(max_packet_count: usize, max_packet_age: Duration) -> Self {
         Self {
             packet_by_seq_no: EvictingBuffer::new(10, max_packet_age, max_packet_count),
-            seq_no_by_quantized_size: [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS],
+            seq_no_by_quantized_size: Vec::new(),
         }
     }
 
     pub fn cache_sent_packet(&mut self, packet: RtpPacket, now: Instant) {
         assert!(packet.nackable);
+        if self.packet_by_seq_no.is_inert() {
+            // Nothing is kept, so there is nothing to index either.
+            return;
+        }
         let seq_no = packet.seq_no;
         let quantized_size = packet.payload.len() / RTX_CACHE_SIZE_QUANTIZER;
         self.packet_by_seq_no.push(*seq_no, now, packet);
+        if self.seq_no_by_quantized_size.is_empty() {
+            self.seq_no_by_quantized_size = vec![SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS];
+        }
         self.seq_no_by_quantized_size[quantized_size] = seq_no;
         self.remove_old_packets(now);
     }
@@ -49,7 +60,8 @@ impl RtxCache {
     pub fn get_cached_packet_smaller_than(&mut self, max_size: usize) -> Option<&mut RtpPacket> {
         let quantized_size = max_size / RTX_CACHE_SIZE_QUANTIZER;
 
-        let seq_no = self.seq_no_by_quantized_size[..quantized_size]
+        let seq_no = self.seq_no_by_quantized_size
+            [..quantized_size.min(self.seq_no_by_quantized_size.len())]
             .iter()
             .rev()
             .filter(|seq_no| !seq_no.is_max())
@@ -69,7 +81,7 @@ impl RtxCache {
 
     pub(crate) fn clear(&mut self) {
         self.packet_by_seq_no.clear();
-        self.seq_no_by_quantized_size = [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS];
+        self.seq_no_by_quantized_size.fill(SeqNo::MAX);
     }
 }
 

@@ -14,7 +14,10 @@ use crate::util::already_happened;
 /// overwrite an entry that has not been evicted due to age, the buffer grows.
 #[derive(Debug)]
 pub struct EvictingBuffer<T> {
+    /// Empty until the first push (weir patch: an idle or inert cache costs no heap).
     buf: Vec<Option<Entry<T>>>,
+    /// Entries allocated at the first push.
+    initial_size: usize,
     /// How long to keep entries for.
     max_age: Duration,
     /// The maximum size allowed to grow to. Once this sized is reached, new pushed
@@ -53,7 +56,8 @@ impl<T> EvictingBuffer<T> {
     /// Creates a new buffer with an initial size.
     pub fn new(initial_size: usize, max_age: Duration, max_size: usize) -> Self {
         Self {
-            buf: prepare_buf(initial_size),
+            buf: Vec::new(),
+            initial_size,
             max_age,
             max_size,
             last_position: None,
@@ -67,8 +71,14 @@ impl<T> EvictingBuffer<T> {
     }
 
     #[inline(always)]
-    fn is_inert(&self) -> bool {
-        self.buf.is_empty() || self.max_age.is_zero()
+    pub(crate) fn is_inert(&self) -> bool {
+        self.initial_size == 0 || self.max_age.is_zero()
+    }
+
+    /// Nothing pushed yet: the buffer is not allocated.
+    #[inline(always)]
+    fn is_unused(&self) -> bool {
+        self.is_inert() || self.buf.is_empty()
     }
 
     /// Push a new entry.
@@ -82,6 +92,10 @@ impl<T> EvictingBuffer<T> {
         if timestamp < self.last_timeout {
             // Value is already considered evicted.
             return;
+        }
+
+        if self.buf.is_empty() {
+            self.buf = prepare_buf(self.initial_size);
         }
 
         let next_evict = if let Some(v) = self.next_evict {
@@ -121,7 +135,7 @@ impl<T> EvictingBuffer<T> {
     /// Get the entry for the previously inserted position.
     #[allow(unused)]
     pub fn get(&self, position: u64) -> Option<&T> {
-        if self.is_inert() {
+        if self.is_unused() {
             return None;
         }
 
@@ -135,7 +149,7 @@ impl<T> EvictingBuffer<T> {
     }
 
     pub fn get_mut(&mut self, position: u64) -> Option<&mut T> {
-        if self.is_inert() {
+        if self.is_unused() {
             return None;
         }
 
@@ -228,7 +242,7 @@ impl<T> EvictingBuffer<T> {
     }
 
     pub fn contains(&self, position: u64) -> bool {
-        if self.is_inert() {
+        if self.is_unused() {
             return false;
         }
 
