@@ -21,7 +21,7 @@ mod sys;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  weir-bench probe [--sockets N=100] [--packets M=200000] [--core C=0] [--cipher 256|128 (AES-GCM key bits)]\n  \
+        "usage:\n  weir-bench probe [--sockets N=100] [--packets M=200000] [--core C=0] [--cipher 256|128 (AES-GCM key bits)] [--bitrate 600 --fps 30 --gop-secs 2 --pacing 0 (the stream of the \"stream\" row)]\n  \
          weir-bench fanout --whip URL --whep URL [--players N=10] [--duration S=10]\n  \
          weir-bench many   --whip URL --whep URL [--publishers P=50] [--players-each N=10] [--duration S=10]\n  \
          weir-bench churn  --whip URL --whep URL [--rate R/s=50] [--lifetime S=2] [--duration S=60] [--settle S=5]\n  \

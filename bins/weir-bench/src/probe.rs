@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 const PAYLOAD_PACKET: usize = 1200; // RTP header + payload, before the tag
 const MMSG_BATCH: usize = 32;
 const GSO_SEGMENTS: usize = 8;
+/// RTP header and header extensions of a forwarded packet (12 + an extension block with mid
+/// and abs-capture-time), added to a payload for the "stream" row.
+const FORWARD_HEADER: usize = 28;
 
 /// One probe result: per-packet microseconds for SRTP encrypt, send, and both, by send method.
 pub struct ProbeRow {
@@ -25,6 +28,8 @@ pub struct ProbeResult {
     pub received: u64,
     pub packet_bytes: usize,
     pub gso_note: String,
+    /// What the "stream" row's batch sent: datagrams, messages, GSO messages.
+    pub stream_sent: (u64, u64, u64),
 }
 
 pub fn run(a: &Args) -> Result<(), String> {
@@ -39,8 +44,17 @@ pub fn run(a: &Args) -> Result<(), String> {
     if nsock == 0 || npk == 0 || nsock > 10_000 || npk > 100_000_000 {
         return Err("--sockets 1..10000, --packets 1..1e8".into());
     }
-    let r = measure(nsock, npk, core, key_len)?;
-    let (rows, got, seg, gso_note) = (r.rows, r.received, r.packet_bytes, r.gso_note);
+    let shape = crate::publisher::MediaShape {
+        bitrate_kbps: a.num("bitrate", 600.0)?,
+        fps: a.num("fps", 30.0)?,
+        gop_secs: a.num("gop-secs", 2.0)?,
+        pacing: a.num("pacing", 0.0)?,
+    };
+    if !(1.0..=120.0).contains(&shape.fps) || !(10.0..=100_000.0).contains(&shape.bitrate_kbps) || !(0.1..=60.0).contains(&shape.gop_secs) {
+        return Err("out of range: --fps 1..120, --bitrate 10..100000, --gop-secs 0.1..60".into());
+    }
+    let r = measure(nsock, npk, core, key_len, &shape.gop_events())?;
+    let (rows, got, seg, gso_note, stream_sent) = (r.rows, r.received, r.packet_bytes, r.gso_note, r.stream_sent);
     println!("weir-bench probe: {npk} packets of {} bytes ({} SRTP), {nsock} loopback sockets, core {core}", seg, cipher_name(key_len));
     println!(
         "{:<12} {:>12} {:>12} {:>12}",
@@ -60,6 +74,10 @@ pub fn run(a: &Args) -> Result<(), String> {
     if !gso_note.is_empty() {
         j += &format!(",\"gso_error\":{:?}", gso_note);
     }
+    j += &format!(
+        ",\"stream_datagrams\":{},\"stream_messages\":{},\"stream_gso_messages\":{}",
+        stream_sent.0, stream_sent.1, stream_sent.2
+    );
     j += "}";
     println!("{j}");
     Ok(())
@@ -75,7 +93,14 @@ pub fn cipher_name(key_len: usize) -> &'static str {
 
 /// Runs the probe on `core` (the calling thread is pinned there: call it from a thread of its
 /// own), encrypting with AES-GCM of `key_len` bytes (16 or 32), the cipher the server chose.
-pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize) -> Result<ProbeResult, String> {
+///
+/// `stream` (payload sizes of what arrives together, `MediaShape::gop_events`) adds the row
+/// "stream": the same packets a fan-out of that stream sends, each event to every socket,
+/// encrypted one by one and sent with the engine's own batching (`weir_rtc::udp_batch`:
+/// `sendmmsg`, a frame's packets to one socket as one GSO message). Its ratio is what the
+/// server adds over sending exactly its traffic; the sendto/sendmmsg32/gso8 rows send uniform
+/// 1200-byte packets (gso8: eight to a socket at once, more than any player gets here).
+pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize, stream: &[Vec<usize>]) -> Result<ProbeResult, String> {
     // Receivers: N loopback sockets drained by one reader thread (not pinned to our core).
     let mut rx = Vec::new();
     for _ in 0..nsock {
@@ -231,6 +256,14 @@ pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize) -> Result<
         }
     }
 
+    let mut stream_sent = (0, 0, 0);
+    if !stream.is_empty() {
+        let (enc, both, sent) = stream_row(&tx, &dests, &srtp, stream, npk);
+        stream_sent = sent;
+        // Sending alone is not timed separately here: the difference stands for it.
+        rows.push(("stream", enc, both - enc, both));
+    }
+
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     let _ = reader.join();
@@ -244,7 +277,66 @@ pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize) -> Result<
         received: got,
         packet_bytes: seg,
         gso_note,
+        stream_sent,
     })
+}
+
+/// The "stream" row: returns (encrypt alone, encrypt + send) in µs per packet and what the
+/// batch sent (datagrams, messages, GSO messages).
+fn stream_row(tx: &UdpSocket, dests: &[SocketAddr], srtp: &SrtpGcm, events: &[Vec<usize>], npk: usize) -> (f64, f64, (u64, u64, u64)) {
+    use weir_rtc::udp_batch::{datagram_buffer, UdpBatch};
+    let payload: Vec<u8> = (0..2048).map(|i| (i * 31 + 7) as u8).collect();
+    let dests: Vec<socket2::SockAddr> = dests.iter().map(|&d| d.into()).collect();
+    let fill = |b: &mut Vec<u8>, size: usize, last: bool, seq: u16, ssrc: u32| {
+        rtp_header(b, 96, last, seq, u32::from(seq) * 3000, ssrc);
+        let body = (size + FORWARD_HEADER).saturating_sub(12).min(payload.len());
+        b.extend_from_slice(&payload[..body]);
+    };
+    let packets_per_round: usize = events.iter().map(Vec::len).sum::<usize>() * dests.len();
+    let rounds = npk.div_ceil(packets_per_round.max(1)).max(1);
+
+    let mut b = Vec::with_capacity(2048);
+    let t = Instant::now();
+    let mut n = 0usize;
+    for _ in 0..rounds {
+        for (seq, ev) in events.iter().enumerate() {
+            for s in 0..dests.len() {
+                for (k, &size) in ev.iter().enumerate() {
+                    fill(&mut b, size, k + 1 == ev.len(), seq as u16, 0x1000 + s as u32);
+                    srtp.protect(&mut b, 0);
+                    std::hint::black_box(&b);
+                    n += 1;
+                }
+            }
+        }
+    }
+    let enc = per(t, n);
+
+    let fd = tx.as_raw_fd();
+    let mut batch = UdpBatch::with_capacity();
+    let t = Instant::now();
+    let mut n = 0usize;
+    for _ in 0..rounds {
+        for (seq, ev) in events.iter().enumerate() {
+            // What arrives together goes to every player, then the turn's batch is flushed,
+            // as the engine does at the end of a loop turn.
+            for (s, dest) in dests.iter().enumerate() {
+                for (k, &size) in ev.iter().enumerate() {
+                    let mut d = datagram_buffer(size + FORWARD_HEADER + TAG_LEN);
+                    fill(&mut d, size, k + 1 == ev.len(), seq as u16, 0x1000 + s as u32);
+                    srtp.protect(&mut d, 0);
+                    if batch.push(dest.clone(), d) {
+                        batch.flush(fd);
+                    }
+                    n += 1;
+                }
+            }
+            batch.flush(fd);
+        }
+    }
+    let both = per(t, n);
+    let c = batch.counts;
+    (enc, both, (c.datagrams, c.messages, c.gso_messages))
 }
 
 fn per(t: Instant, n: usize) -> f64 {

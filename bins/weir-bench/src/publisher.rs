@@ -15,6 +15,8 @@ use str0m::rtp::{AbsCaptureTime, Extension, ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 const AUDIO_BYTES: usize = 100;
+/// One audio packet every 20 ms (Opus frames), 50 a second.
+const AUDIO_MS: u64 = 20;
 
 /// Media shape of a publisher.
 #[derive(Clone, Copy)]
@@ -25,6 +27,48 @@ pub struct MediaShape {
     /// Video pacing rate as a multiple of the bitrate (libwebrtc's default is 2.5); 0 sends
     /// every packet of a frame at once, as OBS, GStreamer and FFmpeg publishers do.
     pub pacing: f64,
+}
+
+impl MediaShape {
+    /// Frames per GOP and the NAL bytes of a delta frame. A keyframe is as big as 4 delta
+    /// frames: (F - 1) d + 4 d = bytes per GOP.
+    pub fn frame_sizes(&self) -> (u64, usize) {
+        let frames_per_gop = ((self.fps * self.gop_secs).round() as u64).max(1);
+        let gop_bytes = self.bitrate_kbps * 1000.0 / 8.0 * (frames_per_gop as f64 / self.fps);
+        (frames_per_gop, (gop_bytes / (frames_per_gop as f64 + 3.0)) as usize)
+    }
+
+    /// One GOP of this stream as RTP payload sizes, in send order, grouped by what leaves the
+    /// publisher together: all packets of a frame when it bursts, one video packet at a time
+    /// when it paces, and every audio packet alone. The raw-limit probe sends exactly these.
+    pub fn gop_events(&self) -> Vec<Vec<usize>> {
+        let (frames, delta_bytes) = self.frame_sizes();
+        let mut rng = h264::Rng(1);
+        let gop_secs = frames as f64 / self.fps;
+        let audio_per_gop = (gop_secs * 1000.0 / AUDIO_MS as f64).round() as u64;
+        let audio_size = h264::audio(AUDIO_BYTES, 0, 0, &mut rng).len();
+        let mut events = Vec::new();
+        let (mut f, mut a) = (0u64, 0u64);
+        while f < frames || a < audio_per_gop {
+            let frame_at = f as f64 / self.fps;
+            let audio_at = a as f64 * AUDIO_MS as f64 / 1000.0;
+            if f < frames && (a >= audio_per_gop || frame_at <= audio_at) {
+                let key = f == 0;
+                let size = if key { delta_bytes * 4 } else { delta_bytes };
+                let sizes: Vec<usize> = h264::frame(key, size, 0, 0, &mut rng).iter().map(Vec::len).collect();
+                if self.pacing > 0.0 {
+                    events.extend(sizes.into_iter().map(|s| vec![s]));
+                } else {
+                    events.push(sizes);
+                }
+                f += 1;
+            } else {
+                events.push(vec![audio_size]);
+                a += 1;
+            }
+        }
+        events
+    }
 }
 
 /// The wall-clock time a packet is stamped with, and the same in microseconds since the epoch.
@@ -105,10 +149,7 @@ impl Publisher {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("location"))
             .map(|(_, l)| http::absolute(url, l));
-        let frames_per_gop = ((shape.fps * shape.gop_secs).round() as u64).max(1);
-        // A keyframe is as big as 4 delta frames: (F - 1) d + 4 d = bytes per GOP.
-        let gop_bytes = shape.bitrate_kbps * 1000.0 / 8.0 * (frames_per_gop as f64 / shape.fps);
-        let delta_bytes = (gop_bytes / (frames_per_gop as f64 + 3.0)) as usize;
+        let (frames_per_gop, delta_bytes) = shape.frame_sizes();
         Ok(Publisher {
             rtc,
             sock,
@@ -254,7 +295,7 @@ impl Publisher {
                 tx.write_rtp(RtpWrite::new(pt, self.aseq.into(), ts, now, pl).marker(false).ext_vals(Self::ext(capture)));
             }
             self.aseq += 1;
-            self.next_audio += Duration::from_millis(20);
+            self.next_audio += Duration::from_millis(AUDIO_MS);
             n += 1;
         }
     }
@@ -300,5 +341,32 @@ impl Publisher {
         if let Some(loc) = &self.location {
             let _ = http::request("DELETE", loc, "application/sdp", "");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(pacing: f64) -> MediaShape {
+        MediaShape { bitrate_kbps: 600.0, fps: 30.0, gop_secs: 2.0, pacing }
+    }
+
+    #[test]
+    fn gop_events_follow_the_publisher() {
+        let events = shape(0.0).gop_events();
+        // 60 frames and 100 audio packets in a 2-second GOP, the keyframe first.
+        let audio: Vec<&Vec<usize>> = events.iter().filter(|e| e.len() == 1 && e[0] < 200).collect();
+        assert_eq!(audio.len(), 100);
+        assert_eq!(events.len(), 160);
+        assert!(events[0].len() > events[2].len(), "keyframe first: {:?}", &events[..3]);
+        // Bytes per GOP match the bitrate within the packetization overhead.
+        let video: usize = events.iter().filter(|e| e.len() > 1 || e[0] >= 200).flatten().sum();
+        assert!((150_000..=156_000).contains(&video), "{video}");
+        assert!(events.iter().flatten().all(|&s| s <= h264::MAX_PAYLOAD));
+        // Paced: the same packets, each on its own.
+        let paced = shape(2.5).gop_events();
+        assert!(paced.iter().all(|e| e.len() == 1));
+        assert_eq!(paced.iter().flatten().sum::<usize>(), events.iter().flatten().sum::<usize>());
     }
 }

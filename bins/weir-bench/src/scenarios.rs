@@ -263,7 +263,8 @@ fn probe_in_thread(c: &Common, sockets: usize, key_len: usize) -> Option<crate::
     }
     let core = c.probe_core;
     let sockets = sockets.clamp(1, 2000);
-    std::thread::spawn(move || crate::probe::measure(sockets, 100_000, core, key_len))
+    let stream = c.shape.gop_events();
+    std::thread::spawn(move || crate::probe::measure(sockets, 100_000, core, key_len, &stream))
         .join()
         .ok()
         .and_then(|r| r.map_err(|e| eprintln!("probe: {e}")).ok())

@@ -259,10 +259,15 @@ fn probe_measures_each_send_method_with_the_chosen_cipher() {
         let line = stdout.lines().find(|l| l.starts_with("{\"bench\":\"probe\"")).expect("JSON line");
         assert!(line.contains(&format!("\"cipher\":\"{name}\"")), "{line}");
         assert!(json_num(line, "received") > 0.0, "the probe's datagrams never arrived: {line}");
-        for method in ["sendto", "sendmmsg32", "gso8"] {
+        for method in ["sendto", "sendmmsg32", "gso8", "stream"] {
             let i = line.find(&format!("\"{method}\":")).unwrap_or_else(|| panic!("{method} missing: {line}"));
             assert!(json_num(&line[i..], "both_us") > 0.0, "{line}");
         }
+        // The "stream" row sent the stream's packets through the engine's batching: every
+        // datagram left, frames of several packets as GSO messages.
+        assert!(json_num(line, "stream_datagrams") >= 3000.0, "{line}");
+        assert!(json_num(line, "stream_messages") < json_num(line, "stream_datagrams"), "{line}");
+        assert!(json_num(line, "stream_gso_messages") > 0.0, "{line}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_weir-bench")).args(["probe", "--cipher", "192"]).output().expect("run");
     assert!(!out.status.success(), "an unknown cipher must be refused");

@@ -19,7 +19,9 @@ pub mod rewrite;
 mod session;
 mod shard;
 mod tcp;
-mod udp_batch;
+/// Public for `weir-bench`'s raw-limit probe, which sends the stream's packets with the
+/// engine's own batching to measure the machine's limit for exactly this traffic.
+pub mod udp_batch;
 
 use std::io;
 use std::net::SocketAddr;

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 /// Messages (single datagrams or GSO runs) per `sendmmsg` call.
 const MESSAGES_PER_CALL: usize = 64;
 /// Datagrams queued before a flush is forced; also the most datagrams one call carries.
-pub(crate) const MAX_PENDING: usize = 128;
+pub const MAX_PENDING: usize = 128;
 /// At most this many segments in one GSO message (the kernel allows 64, `UDP_MAX_SEGMENTS`).
 const GSO_MAX_SEGMENTS: usize = 32;
 /// A GSO message is one UDP datagram before segmentation: below 64 KiB with headers.
@@ -30,7 +30,7 @@ const GSO_MAX_BYTES: usize = 60_000;
 static GSO_USABLE: AtomicBool = AtomicBool::new(true);
 
 /// False once the kernel has refused a GSO message.
-pub(crate) fn gso_usable() -> bool {
+pub fn gso_usable() -> bool {
     GSO_USABLE.load(Ordering::Relaxed)
 }
 
@@ -46,7 +46,7 @@ struct Message {
 /// What a [`UdpBatch`] has sent so far (the engine adds its workers' counts to its own and
 /// publishes them in `/api/v1/server`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SendCounts {
+pub struct SendCounts {
     /// Datagrams the kernel took (a GSO message counts its segments).
     pub datagrams: u64,
     /// Messages the kernel took: one per datagram, one per GSO run.
@@ -77,29 +77,29 @@ impl std::ops::AddAssign for SendCounts {
 
 /// UDP datagrams queued for `sendmmsg(2)` instead of one `sendto` each.
 #[derive(Default)]
-pub(crate) struct UdpBatch {
+pub struct UdpBatch {
     pending: Vec<(SockAddr, Vec<u8>)>,
-    pub(crate) counts: SendCounts,
+    pub counts: SendCounts,
 }
 
 impl UdpBatch {
-    pub(crate) fn with_capacity() -> Self {
+    pub fn with_capacity() -> Self {
         UdpBatch { pending: Vec::with_capacity(MAX_PENDING), counts: SendCounts::default() }
     }
 
     /// Queues one datagram; true when the queue is full and should be flushed.
-    pub(crate) fn push(&mut self, dest: SockAddr, datagram: Vec<u8>) -> bool {
+    pub fn push(&mut self, dest: SockAddr, datagram: Vec<u8>) -> bool {
         self.pending.push((dest, datagram));
         self.pending.len() >= MAX_PENDING
     }
 
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.pending.clear();
     }
 
     /// Sends every queued datagram on `fd`. A full socket buffer drops the rest of the batch
     /// (UDP semantics; the peers' NACK/PLI recover), other errors skip one message.
-    pub(crate) fn flush(&mut self, fd: RawFd) {
+    pub fn flush(&mut self, fd: RawFd) {
         let mut done = 0;
         while done < self.pending.len() {
             let gso = GSO_USABLE.load(Ordering::Relaxed);
@@ -162,7 +162,7 @@ fn recycle(mut datagram: Vec<u8>) {
 }
 
 /// An empty buffer with room for `capacity` bytes, recycled when this thread has one.
-pub(crate) fn datagram_buffer(capacity: usize) -> Vec<u8> {
+pub fn datagram_buffer(capacity: usize) -> Vec<u8> {
     let reused = RECYCLED.with(|r| {
         let mut r = r.borrow_mut();
         match r.last() {
