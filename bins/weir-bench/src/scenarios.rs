@@ -75,6 +75,7 @@ impl Common {
 struct Snapshot {
     server_cpu_us: u64,
     server_rss_kib: u64,
+    server_anon_kib: u64,
     server_fds: u64,
     bench_cpu_us: u64,
 }
@@ -84,6 +85,7 @@ fn snapshot(pid: Option<u32>) -> Result<Snapshot, String> {
     if let Some(p) = pid {
         s.server_cpu_us = crate::sys::proc_cpu_us(p)?;
         s.server_rss_kib = crate::sys::proc_rss_kib(p)?;
+        s.server_anon_kib = crate::sys::proc_anon_kib(p)?;
         s.server_fds = crate::sys::proc_fd_count(p)?;
     }
     Ok(s)
@@ -508,10 +510,19 @@ pub fn churn(a: &Args) -> Result<(), String> {
             end.server_rss_kib,
             end.server_rss_kib as i64 - base.server_rss_kib as i64
         );
+        // Code pages of the server's binary join RSS as the sessions run new code paths
+        // (file-backed, not growing with sessions): anonymous memory is what a leak grows.
+        println!(
+            "{:<44} {} / {} KiB (end - baseline {:+} KiB)",
+            "server anonymous RSS baseline / after",
+            base.server_anon_kib,
+            end.server_anon_kib,
+            end.server_anon_kib as i64 - base.server_anon_kib as i64
+        );
         println!("{:<44} {} / {}", "server fds baseline / after", base.server_fds, end.server_fds);
         json.push_str(&format!(
-            ",\"rss_kib_baseline\":{},\"rss_kib_peak\":{},\"rss_kib_after\":{},\"fds_baseline\":{},\"fds_after\":{}",
-            base.server_rss_kib, peak.server_rss_kib, end.server_rss_kib, base.server_fds, end.server_fds
+            ",\"rss_kib_baseline\":{},\"rss_kib_peak\":{},\"rss_kib_after\":{},\"anon_kib_baseline\":{},\"anon_kib_after\":{},\"fds_baseline\":{},\"fds_after\":{}",
+            base.server_rss_kib, peak.server_rss_kib, end.server_rss_kib, base.server_anon_kib, end.server_anon_kib, base.server_fds, end.server_fds
         ));
     }
     json.push('}');

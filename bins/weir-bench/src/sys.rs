@@ -30,19 +30,30 @@ pub fn proc_cpu_us(pid: u32) -> Result<u64, String> {
 
 /// VmRSS of a process in KiB.
 pub fn proc_rss_kib(pid: u32) -> Result<u64, String> {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// RssAnon of a process in KiB: its resident anonymous memory (heap, stacks), without the
+/// pages of its executable and libraries (`RssFile`), which grow as more code paths run.
+pub fn proc_anon_kib(pid: u32) -> Result<u64, String> {
+    proc_status_kib(pid, "RssAnon")
+}
+
+/// One "Name:   N kB" field of /proc/PID/status.
+fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     for l in s.lines() {
-        if let Some(v) = l.strip_prefix("VmRSS:") {
+        if let Some(v) = l.strip_prefix(field).and_then(|v| v.strip_prefix(':')) {
             return v
                 .trim()
                 .trim_end_matches("kB")
                 .trim()
                 .parse()
-                .map_err(|_| "bad VmRSS".to_string());
+                .map_err(|_| format!("bad {field}"));
         }
     }
-    Err("no VmRSS".into())
+    Err(format!("no {field}"))
 }
 
 /// Asks the kernel to stamp every received datagram (SO_TIMESTAMPNS, wall clock), so latency is

@@ -235,6 +235,7 @@ fn churn_setup_and_idle_end_every_session() {
     assert!(json_num(&line, "keyed") >= sessions - 2.0, "players that lived 0.5 s must see a keyframe");
     // Every session ended: the server holds only the publisher's sockets-free state again.
     assert_eq!(json_num(&line, "fds_after"), json_num(&line, "fds_baseline"));
+    assert!(json_num(&line, "anon_kib_after") > 0.0, "anonymous RSS read from /proc: {line}");
 
     let line = bench(&w, "setup", &["--runs", "5"]);
     assert_eq!(json_num(&line, "succeeded"), 5.0);
