@@ -634,7 +634,7 @@ impl LitePlayer {
             return;
         }
         self.media_seen += 1;
-        if kind == Kind::Video && self.opts.drop_every > 0 && self.media_seen % self.opts.drop_every == 0 && self.have_key {
+        if kind == Kind::Video && self.opts.drop_every > 0 && self.media_seen.is_multiple_of(self.opts.drop_every) && self.have_key {
             // Simulated loss: as if the network had eaten it. NACK will ask for it again.
             self.stats.dropped_on_purpose += 1;
             return;
@@ -677,7 +677,7 @@ impl LitePlayer {
             }
         }
         let must_decrypt = kind == Kind::Video && !self.have_key;
-        let sample = self.opts.verify_every > 0 && self.media_seen % self.opts.verify_every == 0;
+        let sample = self.opts.verify_every > 0 && self.media_seen.is_multiple_of(self.opts.verify_every);
         if must_decrypt || sample {
             let roc = SeqTracker::roc(ext);
             let Some(plain) = self.srtp.as_ref().and_then(|s| s.rtp_in.unprotect_payload(buf, roc)) else {

@@ -251,7 +251,7 @@ impl Publisher {
     fn send_media(&mut self, now: Instant, window: (u64, u64)) {
         let mut frames = 0;
         while self.next_frame <= now && frames < 10 {
-            let key = self.frame_no % self.frames_per_gop == 0;
+            let key = self.frame_no.is_multiple_of(self.frames_per_gop);
             let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
             let (capture, send_us) = wall_clock_now();
             let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
