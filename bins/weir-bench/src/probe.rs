@@ -297,46 +297,69 @@ fn stream_row(tx: &UdpSocket, dests: &[SocketAddr], srtp: &SrtpGcm, events: &[Ve
 
     let mut b = Vec::with_capacity(2048);
     let t = Instant::now();
-    let mut n = 0usize;
-    for _ in 0..rounds {
-        for (seq, ev) in events.iter().enumerate() {
-            for s in 0..dests.len() {
-                for (k, &size) in ev.iter().enumerate() {
-                    fill(&mut b, size, k + 1 == ev.len(), seq as u16, 0x1000 + s as u32);
-                    srtp.protect(&mut b, 0);
-                    std::hint::black_box(&b);
-                    n += 1;
-                }
-            }
-        }
-    }
+    let n = replay(
+        &mut b,
+        events,
+        dests.len(),
+        rounds,
+        |b, s, size, last, seq| {
+            fill(b, size, last, seq, 0x1000 + s as u32);
+            srtp.protect(b, 0);
+            std::hint::black_box(&b);
+        },
+        |_| {},
+    );
     let enc = per(t, n);
 
     let fd = tx.as_raw_fd();
     let mut batch = UdpBatch::with_capacity();
     let t = Instant::now();
-    let mut n = 0usize;
-    for _ in 0..rounds {
-        for (seq, ev) in events.iter().enumerate() {
-            // What arrives together goes to every player, then the turn's batch is flushed,
-            // as the engine does at the end of a loop turn.
-            for (s, dest) in dests.iter().enumerate() {
-                for (k, &size) in ev.iter().enumerate() {
-                    let mut d = datagram_buffer(size + FORWARD_HEADER + TAG_LEN);
-                    fill(&mut d, size, k + 1 == ev.len(), seq as u16, 0x1000 + s as u32);
-                    srtp.protect(&mut d, 0);
-                    if batch.push(dest.clone(), d) {
-                        batch.flush(fd);
-                    }
-                    n += 1;
-                }
+    let n = replay(
+        &mut batch,
+        events,
+        dests.len(),
+        rounds,
+        |batch, s, size, last, seq| {
+            let mut d = datagram_buffer(size + FORWARD_HEADER + TAG_LEN);
+            fill(&mut d, size, last, seq, 0x1000 + s as u32);
+            srtp.protect(&mut d, 0);
+            if batch.push(dests[s].clone(), d) {
+                batch.flush(fd);
             }
-            batch.flush(fd);
-        }
-    }
+        },
+        // What arrives together goes to every player, then the turn's batch is flushed, as
+        // the engine does at the end of a loop turn.
+        |batch| batch.flush(fd),
+    );
     let both = per(t, n);
     let c = batch.counts;
     (enc, both, (c.datagrams, c.messages, c.gso_messages))
+}
+
+/// Walks `rounds` times over `events`, each event to every one of `sockets` in turn:
+/// `packet(state, socket, payload_size, last_of_event, event_no)` for each of its packets,
+/// then `event_done(state)`. Returns the packets walked.
+fn replay<S>(
+    state: &mut S,
+    events: &[Vec<usize>],
+    sockets: usize,
+    rounds: usize,
+    mut packet: impl FnMut(&mut S, usize, usize, bool, u16),
+    mut event_done: impl FnMut(&mut S),
+) -> usize {
+    let mut n = 0;
+    for _ in 0..rounds {
+        for (seq, ev) in events.iter().enumerate() {
+            for s in 0..sockets {
+                for (k, &size) in ev.iter().enumerate() {
+                    packet(state, s, size, k + 1 == ev.len(), seq as u16);
+                    n += 1;
+                }
+            }
+            event_done(state);
+        }
+    }
+    n
 }
 
 fn per(t: Instant, n: usize) -> f64 {
