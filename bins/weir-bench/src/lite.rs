@@ -204,6 +204,8 @@ pub struct LitePlayer {
     tracks: Vec<Track>,
     ssrc: u32,
     cname: String,
+    /// State of `report_interval` (never 0).
+    rr_jitter: u32,
     nack_pending: Vec<u16>,
     have_key: bool,
     media_seen: u64,
@@ -317,6 +319,17 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, String> {
     Ok(a)
 }
 
+/// The next RTCP report interval, uniform in [0.5, 1.5] x `RR_EVERY`, from a xorshift32 state
+/// (cheap enough for thousands of players; never 0).
+fn report_interval(state: &mut u32) -> Duration {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    RR_EVERY.mul_f64(0.5 + f64::from(x) / f64::from(u32::MAX))
+}
+
 fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
     let _ = aws_lc_rs::rand::fill(&mut b);
@@ -392,6 +405,7 @@ impl LitePlayer {
             abs_id: ans.abs_id,
             tracks: Vec::new(),
             ssrc: rand_u32() | 1,
+            rr_jitter: rand_u32() | 1,
             cname: rand_token(16),
             nack_pending: Vec::new(),
             have_key: false,
@@ -452,7 +466,7 @@ impl LitePlayer {
         if self.phase == Phase::Media {
             if now >= self.next_rr {
                 self.send_rr();
-                self.next_rr = now + RR_EVERY;
+                self.next_rr = now + self.rr_interval();
             }
             if self.next_pli.is_some_and(|t| now >= t) {
                 if !self.have_key {
@@ -464,7 +478,7 @@ impl LitePlayer {
             }
         } else {
             // No RR before media flows.
-            self.next_rr = now + RR_EVERY;
+            self.next_rr = now + self.rr_interval();
         }
     }
 
@@ -772,6 +786,12 @@ impl LitePlayer {
         self.stats.rrs_sent += 1;
     }
 
+    /// RFC 3550 section 6.3.1: each report interval is drawn from [0.5, 1.5] times the nominal
+    /// one, so the reports of players that connected together do not reach the server in step.
+    fn rr_interval(&mut self) -> Duration {
+        report_interval(&mut self.rr_jitter)
+    }
+
     fn send_pli(&mut self) {
         let Some(media) = self.tracks.iter().find(|t| t.kind == Kind::Video).map(|t| t.ssrc) else { return };
         rtp::pli(&mut self.rtcp, self.ssrc, media);
@@ -799,6 +819,17 @@ impl LitePlayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_intervals_are_spread_around_one_second() {
+        let mut state = 0x1234_5679;
+        let draws: Vec<f64> = (0..2000).map(|_| report_interval(&mut state).as_secs_f64()).collect();
+        assert!(draws.iter().all(|d| (0.5..=1.5).contains(d)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((0.95..1.05).contains(&mean), "{mean}");
+        // Both halves of the range are used: two players do not stay in step.
+        assert!(draws.iter().any(|&d| d < 0.6) && draws.iter().any(|&d| d > 1.4));
+    }
 
     #[test]
     fn answer_parsing() {

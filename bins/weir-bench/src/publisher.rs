@@ -71,6 +71,21 @@ impl MediaShape {
     }
 }
 
+/// The start phase of publisher `i` of `n`, spread evenly: publisher i starts i/n into its
+/// frame interval, audio interval and GOP, so no two publishers' frames or keyframes coincide.
+pub fn phase_of(i: usize, n: usize) -> f64 {
+    if n <= 1 {
+        return 0.0;
+    }
+    i as f64 / n as f64
+}
+
+/// Whether frame `frame_no` of a publisher whose GOP is shifted by `gop_shift` frames is a
+/// keyframe: the first frame always, then every `frames_per_gop` frames counted from the shift.
+fn is_keyframe(frame_no: u64, gop_shift: u64, frames_per_gop: u64) -> bool {
+    frame_no == 0 || (frame_no + gop_shift).is_multiple_of(frames_per_gop.max(1))
+}
+
 /// The wall-clock time a packet is stamped with, and the same in microseconds since the epoch.
 fn wall_clock_now() -> (SystemTime, u64) {
     let now = SystemTime::now();
@@ -97,6 +112,8 @@ pub struct Publisher {
     vseq: u64,
     aseq: u64,
     frame_no: u64,
+    /// Frames the keyframe cadence is shifted by (see `start_media`).
+    gop_shift: u64,
     number: u32,
     next_frame: Instant,
     next_audio: Instant,
@@ -163,6 +180,7 @@ impl Publisher {
             vseq: 1000,
             aseq: 5000,
             frame_no: 0,
+            gop_shift: 0,
             number: 0,
             next_frame: now,
             next_audio: now,
@@ -181,11 +199,18 @@ impl Publisher {
         })
     }
 
-    pub fn start_media(&mut self, now: Instant) {
+    /// Starts sending. `phase` (0..1) is where in its frame interval, audio interval and GOP
+    /// this publisher starts: independent encoders are not in step, so publishers of one run
+    /// get different phases (see `phase_of`) and their frames and keyframes do not reach the
+    /// server at the same instant. The first frame is a keyframe whatever the phase (a stream
+    /// starts decodable); the phase decides when the next one comes.
+    pub fn start_media(&mut self, now: Instant, phase: f64) {
         if !self.media_on {
+            let phase = phase.clamp(0.0, 1.0);
             self.media_on = true;
-            self.next_frame = now;
-            self.next_audio = now;
+            self.next_frame = now + self.frame_every.mul_f64(phase);
+            self.next_audio = now + Duration::from_millis(AUDIO_MS).mul_f64(phase);
+            self.gop_shift = (phase * self.frames_per_gop as f64) as u64 % self.frames_per_gop.max(1);
         }
     }
 
@@ -251,7 +276,7 @@ impl Publisher {
     fn send_media(&mut self, now: Instant, window: (u64, u64)) {
         let mut frames = 0;
         while self.next_frame <= now && frames < 10 {
-            let key = self.frame_no.is_multiple_of(self.frames_per_gop);
+            let key = is_keyframe(self.frame_no, self.gop_shift, self.frames_per_gop);
             let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
             let (capture, send_us) = wall_clock_now();
             let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
@@ -350,6 +375,18 @@ mod tests {
 
     fn shape(pacing: f64) -> MediaShape {
         MediaShape { bitrate_kbps: 600.0, fps: 30.0, gop_secs: 2.0, pacing }
+    }
+
+    #[test]
+    fn publishers_of_one_run_are_out_of_step() {
+        assert_eq!(phase_of(0, 1), 0.0);
+        let phases: Vec<f64> = (0..4).map(|i| phase_of(i, 4)).collect();
+        assert_eq!(phases, [0.0, 0.25, 0.5, 0.75]);
+        // 60 frames per GOP: unshifted, keyframes at 0, 60, 120; shifted by 15 frames, the first
+        // frame is still a keyframe, then 45, 105.
+        let keys = |shift| (0..130).filter(|&f| is_keyframe(f, shift, 60)).collect::<Vec<u64>>();
+        assert_eq!(keys(0), [0, 60, 120]);
+        assert_eq!(keys(15), [0, 45, 105]);
     }
 
     #[test]

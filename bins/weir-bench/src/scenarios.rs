@@ -98,7 +98,14 @@ struct Rig {
     shared: Arc<Shared>,
     workers: Vec<Worker>,
     window: (u64, u64),
-    pfds: Vec<libc::pollfd>,
+    /// The publishers' sockets (token = index in `pubs`): a wake-up steps only the publishers
+    /// with something to read or due, not all of them (with publishers out of step something
+    /// is due every few hundred microseconds).
+    epoll: crate::sys::Epoll,
+    events: Vec<libc::epoll_event>,
+    ready: Vec<u64>,
+    /// Per publisher: its socket was reported readable since it last stepped.
+    readable: Vec<bool>,
 }
 
 impl Rig {
@@ -112,14 +119,27 @@ impl Rig {
         let workers = (0..c.threads)
             .map(|_| players::spawn(c.core, id.clone(), c.opts, shared.clone(), c.batch))
             .collect();
-        Ok(Rig { c, pubs: Vec::new(), shared, workers, window: (0, u64::MAX), pfds: Vec::new() })
+        Ok(Rig {
+            c,
+            pubs: Vec::new(),
+            shared,
+            workers,
+            window: (0, u64::MAX),
+            epoll: crate::sys::Epoll::new()?,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
+            ready: Vec::new(),
+            readable: Vec::new(),
+        })
     }
 
     /// Connects `n` publishers (streams named by `stream_name`) and waits until all are connected.
     fn start_publishers(&mut self, n: usize, media: bool) -> Result<(), String> {
         for i in 0..n {
             let url = http::fill(&self.c.whip, &self.c.app, &self.c.stream_name(i, n));
-            self.pubs.push(Publisher::connect(&url, self.c.shape).map_err(|e| format!("publisher {i}: {e}"))?);
+            let publisher = Publisher::connect(&url, self.c.shape).map_err(|e| format!("publisher {i}: {e}"))?;
+            self.epoll.add(publisher.fd(), self.pubs.len() as u64)?;
+            self.pubs.push(publisher);
+            self.readable.push(true);
         }
         let deadline = Instant::now() + self.c.setup_timeout;
         while !self.pubs.iter().all(|p| p.connected) {
@@ -133,8 +153,9 @@ impl Rig {
         }
         if media {
             let now = Instant::now();
-            for p in &mut self.pubs {
-                p.start_media(now);
+            let n = self.pubs.len();
+            for (i, p) in self.pubs.iter_mut().enumerate() {
+                p.start_media(now, crate::publisher::phase_of(i, n));
             }
         }
         Ok(())
@@ -145,17 +166,22 @@ impl Rig {
         let until = Instant::now() + d;
         loop {
             let now = Instant::now();
-            for p in &mut self.pubs {
-                p.step(now, self.window);
+            for (p, readable) in self.pubs.iter_mut().zip(self.readable.iter_mut()) {
+                if std::mem::take(readable) || p.next_deadline() <= now {
+                    p.step(now, self.window);
+                }
             }
             if now >= until {
                 return;
             }
             let wake = self.pubs.iter().map(|p| p.next_deadline()).min().unwrap_or(until).min(until);
-            self.pfds.clear();
-            self.pfds.extend(self.pubs.iter().map(|p| libc::pollfd { fd: p.fd(), events: libc::POLLIN, revents: 0 }));
             let ms = wake.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(5) as i32;
-            unsafe { libc::poll(self.pfds.as_mut_ptr(), self.pfds.len() as libc::nfds_t, ms) };
+            self.epoll.wait(&mut self.events, ms, &mut self.ready);
+            for &token in &self.ready {
+                if let Some(r) = self.readable.get_mut(token as usize) {
+                    *r = true;
+                }
+            }
         }
     }
 
