@@ -24,7 +24,10 @@ pub const ABS_CAPTURE_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hd
 const ABS_CAPTURE_TIME_ID: u8 = 7;
 const ICE_TIMEOUT: Duration = Duration::from_secs(10);
 const DTLS_TIMEOUT: Duration = Duration::from_secs(10);
-const CONSENT_EVERY: Duration = Duration::from_secs(5);
+/// A Binding request on the selected pair this often once connected: Chromium's interval for a
+/// stable, writable connection (2.5 s), so servers with a short ICE timeout (Weir's
+/// `timeoutSec`, ZLMediaKit's default 15 s) see players exactly as busy as browsers.
+const CONSENT_EVERY: Duration = Duration::from_millis(2500);
 const RR_EVERY: Duration = Duration::from_secs(1);
 const PLI_EVERY: Duration = Duration::from_millis(500);
 

@@ -6,8 +6,10 @@
 //! `weir-bench churn`  — players joining and leaving at a steady rate; memory/fds afterwards.
 //! `weir-bench idle`   — many connected sessions without media; memory per session.
 //! `weir-bench setup`  — sequential setups; percentiles of every step.
+//! `weir-bench make-clip` — an encoded H264 + Opus clip (FFmpeg) for the publishers' `--clip`.
 
 mod args;
+mod clip;
 mod h264;
 mod http;
 mod lite;
@@ -26,10 +28,12 @@ fn usage() -> ! {
          weir-bench many   --whip URL --whep URL [--publishers P=50] [--players-each N=10] [--duration S=10]\n  \
          weir-bench churn  --whip URL --whep URL [--rate R/s=50] [--lifetime S=2] [--duration S=60] [--settle S=5]\n  \
          weir-bench idle   --whip URL --whep URL [--sessions N=10000] [--duration S=10]\n  \
-         weir-bench setup  --whip URL --whep URL [--runs N=200]\n\
+         weir-bench setup  --whip URL --whep URL [--runs N=200]\n  \
+         weir-bench make-clip --out DIR [--bitrate 600] [--fps 30] [--gop-secs 2] [--seconds 4]   (FFmpeg: DIR/video.h264, DIR/audio.ogg)\n\
          common: [--app live] [--stream bench] [--server-pid PID] [--core C (load generator)] [--threads T=1]\n        \
          [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--pacing X=0 (video at X times the bitrate, 2.5 like a browser; 0 = bursts)] [--setup-timeout S=30] [--verify-every N=100]\n        \
-         [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n\
+         [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n        \
+         [--clip DIR (loop the encoded clip of make-clip instead of synthetic H264; use its --fps)]\n\
          URL templates may contain {{app}} and {{stream}}, e.g. 'http://127.0.0.1:8080/index/api/whep?app={{app}}&stream={{stream}}'."
     );
     std::process::exit(2)
@@ -58,6 +62,7 @@ fn main() {
         "churn" => scenarios::churn(&a),
         "idle" => scenarios::idle(&a),
         "setup" => scenarios::setup(&a),
+        "make-clip" => clip::make(&a),
         _ => usage(),
     };
     if let Err(e) = r {

@@ -3,8 +3,10 @@
 //! abs-capture-time (the wall-clock send time) so players measure latency through the server
 //! from the clear RTP header, and a payload stamp (its number) for the players' sampled checks.
 
+use crate::clip::Clip;
 use crate::h264;
 use crate::http;
+use std::sync::Arc;
 use crate::rtp::ntp_of;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
@@ -14,9 +16,9 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{AbsCaptureTime, Extension, ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
-const AUDIO_BYTES: usize = 100;
+pub const AUDIO_BYTES: usize = 100;
 /// One audio packet every 20 ms (Opus frames), 50 a second.
-const AUDIO_MS: u64 = 20;
+pub const AUDIO_MS: u64 = 20;
 
 /// Media shape of a publisher.
 #[derive(Clone, Copy)]
@@ -44,27 +46,40 @@ impl MediaShape {
     pub fn gop_events(&self) -> Vec<Vec<usize>> {
         let (frames, delta_bytes) = self.frame_sizes();
         let mut rng = h264::Rng(1);
-        let gop_secs = frames as f64 / self.fps;
-        let audio_per_gop = (gop_secs * 1000.0 / AUDIO_MS as f64).round() as u64;
+        let frame_sizes = (0..frames)
+            .map(|f| {
+                let size = if f == 0 { delta_bytes * 4 } else { delta_bytes };
+                h264::frame(f == 0, size, 0, 0, &mut rng).iter().map(Vec::len).collect()
+            })
+            .collect();
+        let audio_per_gop = (frames as f64 / self.fps * 1000.0 / AUDIO_MS as f64).round() as usize;
         let audio_size = h264::audio(AUDIO_BYTES, 0, 0, &mut rng).len();
-        let mut events = Vec::new();
-        let (mut f, mut a) = (0u64, 0u64);
-        while f < frames || a < audio_per_gop {
-            let frame_at = f as f64 / self.fps;
-            let audio_at = a as f64 * AUDIO_MS as f64 / 1000.0;
-            if f < frames && (a >= audio_per_gop || frame_at <= audio_at) {
-                let key = f == 0;
-                let size = if key { delta_bytes * 4 } else { delta_bytes };
-                let sizes: Vec<usize> = h264::frame(key, size, 0, 0, &mut rng).iter().map(Vec::len).collect();
-                if self.pacing > 0.0 {
-                    events.extend(sizes.into_iter().map(|s| vec![s]));
-                } else {
-                    events.push(sizes);
+        self.events_of(frame_sizes, vec![audio_size; audio_per_gop])
+    }
+
+    /// Frames (payload sizes per frame, one every 1/fps) and audio packets (one every 20 ms)
+    /// merged in send order, grouped as `gop_events` says.
+    pub fn events_of(&self, frames: Vec<Vec<usize>>, audio: Vec<usize>) -> Vec<Vec<usize>> {
+        let mut events = Vec::with_capacity(frames.len() + audio.len());
+        let mut frames = frames.into_iter().enumerate().peekable();
+        let mut audio = audio.into_iter().enumerate().peekable();
+        loop {
+            let frame_at = frames.peek().map(|(f, _)| *f as f64 / self.fps);
+            let audio_at = audio.peek().map(|(a, _)| *a as f64 * AUDIO_MS as f64 / 1000.0);
+            match (frame_at, audio_at) {
+                (Some(f), a) if a.is_none_or(|a| f <= a) => {
+                    let Some((_, sizes)) = frames.next() else { break };
+                    if self.pacing > 0.0 {
+                        events.extend(sizes.into_iter().map(|s| vec![s]));
+                    } else {
+                        events.push(sizes);
+                    }
                 }
-                f += 1;
-            } else {
-                events.push(vec![audio_size]);
-                a += 1;
+                (_, Some(_)) => {
+                    let Some((_, size)) = audio.next() else { break };
+                    events.push(vec![size]);
+                }
+                _ => break,
             }
         }
         events
@@ -86,6 +101,18 @@ fn is_keyframe(frame_no: u64, gop_shift: u64, frames_per_gop: u64) -> bool {
     frame_no == 0 || (frame_no + gop_shift).is_multiple_of(frames_per_gop.max(1))
 }
 
+/// The clip frame sent as frame `frame_no` when `next` is next in line. Out of step (see
+/// `start_media`), the first GOP is cut short by `gop_shift` frames: the frame where it ends
+/// jumps to the next keyframe, which a decoder can start from.
+fn clip_frame_at(clip: &Clip, next: usize, frame_no: u64, gop_shift: u64) -> usize {
+    let next = next % clip.frames.len();
+    let cut = (clip.gop_len() as u64).saturating_sub(gop_shift);
+    if gop_shift > 0 && frame_no == cut && !clip.frames[next].key {
+        return clip.next_key(next);
+    }
+    next
+}
+
 /// The wall-clock time a packet is stamped with, and the same in microseconds since the epoch.
 fn wall_clock_now() -> (SystemTime, u64) {
     let now = SystemTime::now();
@@ -95,6 +122,8 @@ fn wall_clock_now() -> (SystemTime, u64) {
 /// A video packet, held for its pacing slot when the publisher paces.
 struct VideoPacket {
     payload: Vec<u8>,
+    /// Ends with a payload stamp (synthetic video; a clip's packets are the encoder's bytes).
+    stamped: bool,
     ts: u32,
     marker: bool,
 }
@@ -114,6 +143,10 @@ pub struct Publisher {
     frame_no: u64,
     /// Frames the keyframe cadence is shifted by (see `start_media`).
     gop_shift: u64,
+    /// The encoded clip this publisher loops (`--clip`), the next frame and audio packet of it.
+    clip: Option<Arc<Clip>>,
+    clip_frame: usize,
+    clip_audio: usize,
     number: u32,
     next_frame: Instant,
     next_audio: Instant,
@@ -134,7 +167,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn connect(url: &str, shape: MediaShape) -> Result<Publisher, String> {
+    pub fn connect(url: &str, shape: MediaShape, clip: Option<Arc<Clip>>) -> Result<Publisher, String> {
         let now = Instant::now();
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
@@ -166,7 +199,10 @@ impl Publisher {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("location"))
             .map(|(_, l)| http::absolute(url, l));
-        let (frames_per_gop, delta_bytes) = shape.frame_sizes();
+        let (mut frames_per_gop, delta_bytes) = shape.frame_sizes();
+        if let Some(clip) = &clip {
+            frames_per_gop = clip.gop_len() as u64;
+        }
         Ok(Publisher {
             rtc,
             sock,
@@ -181,6 +217,9 @@ impl Publisher {
             aseq: 5000,
             frame_no: 0,
             gop_shift: 0,
+            clip_frame: 0,
+            clip_audio: 0,
+            clip,
             number: 0,
             next_frame: now,
             next_audio: now,
@@ -276,15 +315,24 @@ impl Publisher {
     fn send_media(&mut self, now: Instant, window: (u64, u64)) {
         let mut frames = 0;
         while self.next_frame <= now && frames < 10 {
-            let key = is_keyframe(self.frame_no, self.gop_shift, self.frames_per_gop);
-            let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
             let (capture, send_us) = wall_clock_now();
-            let pkts = h264::frame(key, size, self.number, send_us, &mut self.rng);
+            let (pkts, stamped) = match &self.clip {
+                Some(clip) => {
+                    let at = clip_frame_at(clip, self.clip_frame, self.frame_no, self.gop_shift);
+                    self.clip_frame = (at + 1) % clip.frames.len();
+                    (crate::clip::packetize(&clip.frames[at]), false)
+                }
+                None => {
+                    let key = is_keyframe(self.frame_no, self.gop_shift, self.frames_per_gop);
+                    let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
+                    (h264::frame(key, size, self.number, send_us, &mut self.rng), true)
+                }
+            };
             self.number += pkts.len() as u32;
             let ts = (self.frame_no as f64 * 90_000.0 / self.fps) as u32;
             let n = pkts.len();
             for (i, payload) in pkts.into_iter().enumerate() {
-                let packet = VideoPacket { payload, ts, marker: i + 1 == n };
+                let packet = VideoPacket { payload, stamped, ts, marker: i + 1 == n };
                 if self.pace_bytes_per_s > 0.0 {
                     self.paced.push_back(packet);
                 } else {
@@ -300,7 +348,9 @@ impl Publisher {
         while self.next_paced <= now {
             let Some(mut packet) = self.paced.pop_front() else { break };
             let (capture, send_us) = wall_clock_now();
-            h264::restamp(&mut packet.payload, send_us);
+            if packet.stamped {
+                h264::restamp(&mut packet.payload, send_us);
+            }
             let bytes = packet.payload.len() + 12;
             self.send_video(now, capture, packet, window);
             self.next_paced = self.next_paced.max(now.checked_sub(Duration::from_millis(5)).unwrap_or(now)) + Duration::from_secs_f64(bytes as f64 / self.pace_bytes_per_s);
@@ -311,7 +361,14 @@ impl Publisher {
         let mut n = 0;
         while self.next_audio <= now && n < 10 {
             let (capture, send_us) = wall_clock_now();
-            let pl = h264::audio(AUDIO_BYTES, self.number, send_us, &mut self.rng);
+            let pl = match self.clip.as_ref().filter(|c| !c.audio.is_empty()) {
+                Some(clip) => {
+                    let packet = clip.audio[self.clip_audio % clip.audio.len()].clone();
+                    self.clip_audio = (self.clip_audio + 1) % clip.audio.len();
+                    packet
+                }
+                None => h264::audio(AUDIO_BYTES, self.number, send_us, &mut self.rng),
+            };
             self.number += 1;
             self.count(capture, window);
             let (mid, pt) = self.audio;
@@ -387,6 +444,25 @@ mod tests {
         let keys = |shift| (0..130).filter(|&f| is_keyframe(f, shift, 60)).collect::<Vec<u64>>();
         assert_eq!(keys(0), [0, 60, 120]);
         assert_eq!(keys(15), [0, 45, 105]);
+    }
+
+    #[test]
+    fn a_clip_publisher_out_of_step_cuts_its_first_gop_at_a_keyframe() {
+        let frame = |key| crate::clip::Frame { nals: vec![vec![if key { 0x65 } else { 0x41 }, 0x88]], key };
+        let clip = Clip { frames: [true, false, false, false, true, false, false, false].map(frame).to_vec(), audio: Vec::new() };
+        let play = |shift: u64| {
+            let (mut next, mut sent) = (0, Vec::new());
+            for frame_no in 0..10u64 {
+                let at = clip_frame_at(&clip, next, frame_no, shift);
+                sent.push(at);
+                next = (at + 1) % clip.frames.len();
+            }
+            sent
+        };
+        assert_eq!(play(0), [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]);
+        // GOP of 4 shifted by 1: the first GOP has 3 frames, then keyframes every 4.
+        assert_eq!(play(1), [0, 1, 2, 4, 5, 6, 7, 0, 1, 2]);
+        assert_eq!(play(3), [0, 4, 5, 6, 7, 0, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! file descriptors from /proc, prints a table and one JSON line.
 
 use crate::args::Args;
+use crate::clip::Clip;
 use crate::http;
 use crate::lite::{Histogram, Identity, Options, PlayerStats};
 use crate::players::{self, Cmd, Shared, Worker};
@@ -19,6 +20,8 @@ struct Common {
     app: String,
     stream: String,
     shape: MediaShape,
+    /// `--clip DIR`: an encoded clip (`make-clip`) instead of the synthetic stream.
+    clip: Option<Arc<Clip>>,
     setup_timeout: Duration,
     pid: Option<u32>,
     core: Option<usize>,
@@ -50,6 +53,7 @@ impl Common {
             app: a.str("app").unwrap_or("live").to_owned(),
             stream: a.str("stream").unwrap_or("bench").to_owned(),
             shape: MediaShape { bitrate_kbps, fps, gop_secs, pacing },
+            clip: a.str("clip").map(|dir| Clip::load(std::path::Path::new(dir)).map(Arc::new)).transpose()?,
             setup_timeout: Duration::from_secs_f64(a.num("setup-timeout", 30.0)?),
             pid: a.str("server-pid").map(|s| s.parse().map_err(|_| "--server-pid: not a number")).transpose()?,
             core: a.str("core").map(|s| s.parse().map_err(|_| "--core: not a number")).transpose()?,
@@ -136,7 +140,7 @@ impl Rig {
     fn start_publishers(&mut self, n: usize, media: bool) -> Result<(), String> {
         for i in 0..n {
             let url = http::fill(&self.c.whip, &self.c.app, &self.c.stream_name(i, n));
-            let publisher = Publisher::connect(&url, self.c.shape).map_err(|e| format!("publisher {i}: {e}"))?;
+            let publisher = Publisher::connect(&url, self.c.shape, self.c.clip.clone()).map_err(|e| format!("publisher {i}: {e}"))?;
             self.epoll.add(publisher.fd(), self.pubs.len() as u64)?;
             self.pubs.push(publisher);
             self.readable.push(true);
@@ -291,7 +295,13 @@ fn probe_in_thread(c: &Common, sockets: usize, key_len: usize) -> Option<crate::
     }
     let core = c.probe_core;
     let sockets = sockets.clamp(1, 2000);
-    let stream = c.shape.gop_events();
+    let stream = match &c.clip {
+        Some(clip) => {
+            let (frames, audio) = clip.gop_sizes(c.shape.fps);
+            c.shape.events_of(frames, audio)
+        }
+        None => c.shape.gop_events(),
+    };
     std::thread::spawn(move || crate::probe::measure(sockets, 100_000, core, key_len, &stream))
         .join()
         .ok()
@@ -365,10 +375,14 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     let name = if publishers == 1 { "fanout" } else { "many" };
 
     println!(
-        "weir-bench {name}: {publishers} publisher(s) x {players_each} players ({receiving} receiving), window {secs:.2} s, {} kbps H264 {} fps ({}) + Opus-sized audio 50/s",
-        c.shape.bitrate_kbps,
+        "weir-bench {name}: {publishers} publisher(s) x {players_each} players ({receiving} receiving), window {secs:.2} s, {} {} fps ({}) + {} 50/s",
+        match &c.clip {
+            Some(clip) => format!("encoded clip ({} frames, {} keyframes), H264", clip.frames.len(), clip.frames.iter().filter(|f| f.key).count()),
+            None => format!("{} kbps synthetic H264", c.shape.bitrate_kbps),
+        },
         c.shape.fps,
-        if c.shape.pacing > 0.0 { format!("paced at {}x", c.shape.pacing) } else { "frames in bursts".to_owned() }
+        if c.shape.pacing > 0.0 { format!("paced at {}x", c.shape.pacing) } else { "frames in bursts".to_owned() },
+        if c.clip.as_ref().is_some_and(|clip| !clip.audio.is_empty()) { "Opus" } else { "Opus-sized audio" },
     );
     println!("{:<44} {}", "publisher packets in window", sent.iter().sum::<u64>());
     println!("{:<44} {} (min player {:.2}% of its stream)", "forwarded packets received in window", received, min_ratio * 100.0);
@@ -378,13 +392,14 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     println!("{:<44} {verified} ok, {vfail} failed", "sampled SRTP decryptions checked");
     println!("{:<44} {:.2} / {:.2} / {:.2} ms (n={})", "latency p50 / p99 / max-bucket (abs-capture-time)", hist.quantile_ms(0.5), hist.quantile_ms(0.99), hist.quantile_ms(1.0), hist.count());
     let mut json = format!(
-        "{{\"bench\":\"{name}\",\"publishers\":{publishers},\"players\":{total},\"players_receiving\":{receiving},\"window_s\":{secs:.3},\"bitrate_kbps\":{},\"fps\":{},\"pacing\":{},\
+        "{{\"bench\":\"{name}\",\"publishers\":{publishers},\"players\":{total},\"players_receiving\":{receiving},\"window_s\":{secs:.3},\"bitrate_kbps\":{},\"fps\":{},\"pacing\":{},\"clip\":{},\
 \"publisher_sent_window\":{},\"publisher_sent_total\":{sent_total},\"received\":{received},\"received_all\":{packets},\"min_player_ratio\":{},\"pps\":{:.1},\"loss_pct\":{},\
 \"reordered\":{reordered},\"duplicates\":{dups},\"rtx\":{rtx},\"recovered\":{recovered},\"dropped_on_purpose\":{dropped},\"nacks\":{nacks},\"plis\":{plis},\"rrs\":{rrs},\
 \"verified\":{verified},\"verify_failed\":{vfail},\"latency_ms_p50\":{},\"latency_ms_p99\":{},\"setup_wall_s\":{:.3}",
         c.shape.bitrate_kbps,
         c.shape.fps,
         c.shape.pacing,
+        c.clip.is_some(),
         sent.iter().sum::<u64>(),
         num(if ps.is_empty() { f64::NAN } else { min_ratio }),
         received as f64 / secs,
