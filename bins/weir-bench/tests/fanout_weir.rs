@@ -177,13 +177,21 @@ fn assert_every_player_got_everything(line: &str, players: u32) {
 #[test]
 fn fanout_through_the_egress_pool_loses_nothing() {
     // 40 players of one stream on a server whose two egress threads write, encrypt and send
-    // for every loop turn with 8 players or more to write: the parallel path must deliver
-    // exactly what the serial one does, NACK/RTX included.
-    let Some(w) = start_weir_with(&[("WEIR_RTC_EGRESSTHREADS", "2"), ("WEIR_RTC_EGRESSMINPLAYERS", "8")]) else { return };
+    // for every loop turn with 8 players or more to write, and handle every batch of 2
+    // received datagrams or more (the players' RTCP and NACKs, STUN, the publisher's SRTP):
+    // the parallel paths must deliver exactly what the serial ones do, NACK/RTX included.
+    let Some(w) = start_weir_with(&[
+        ("WEIR_RTC_EGRESSTHREADS", "2"),
+        ("WEIR_RTC_EGRESSMINPLAYERS", "8"),
+        ("WEIR_RTC_INGRESSMINDATAGRAMS", "2"),
+    ]) else {
+        return;
+    };
     let line = bench(&w, "fanout", &["--players", "40", "--duration", "3", "--drop-every", "25"]);
     assert_every_player_got_everything(&line, 40);
     let info = server_info(&w);
     assert!(json_num(&info, "egress_pool_datagrams") > 0.0, "the pool sent nothing: {info}");
+    assert!(json_num(&info, "ingress_pool_datagrams") > 0.0, "the pool received nothing: {info}");
 }
 
 #[test]

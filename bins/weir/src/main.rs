@@ -68,6 +68,7 @@ fn engine_config(c: &Config) -> Result<EngineConfig> {
         rtx_cache_packets: c.rtc.max_rtp_cache_size,
         egress_threads: c.rtc.egress_threads,
         egress_min_players: c.rtc.egress_min_players,
+        ingress_min_datagrams: c.rtc.ingress_min_datagrams,
         direct_egress: c.rtc.direct_egress,
         rtx_cache_age: Duration::from_millis(c.rtc.max_rtp_cache_ms),
         gop_cache_max_packets: c.rtc.gop_cache_max_packets,

@@ -67,6 +67,7 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."maxRtpCacheSize" => max_rtp_cache_size, |v| int::<usize>(v, 1, 32768), show_num),
     key!(rtc."egressThreads" => egress_threads, |v| int::<usize>(v, 0, 256), show_num),
     key!(rtc."egressMinPlayers" => egress_min_players, |v| int::<usize>(v, 1, 1_000_000), show_num),
+    key!(rtc."ingressMinDatagrams" => ingress_min_datagrams, |v| int::<usize>(v, 1, 1_000_000), show_num),
     key!(rtc."directEgress" => direct_egress, boolean, show_bool),
     key!(rtc."gopCacheMaxPackets" => gop_cache_max_packets, |v| int::<usize>(v, 0, 1_000_000), show_num),
     key!(rtc."keyframeRequestIntervalMS" => keyframe_request_interval_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),

@@ -105,6 +105,9 @@ pub struct RtcConfig {
     pub egress_threads: usize,
     /// `egressMinPlayers` (Weir): players from which sending uses the egress threads.
     pub egress_min_players: usize,
+    /// `ingressMinDatagrams` (Weir): datagrams of one engine turn from which their handling
+    /// uses the egress threads.
+    pub ingress_min_datagrams: usize,
     /// `directEgress` (Weir): packets to players are built and protected by the engine.
     pub direct_egress: bool,
     /// `gopCacheMaxPackets`: packets of the latest GOP kept for fast start (Weir).
@@ -223,6 +226,7 @@ impl Config {
                 max_rtp_cache_size: 0,
                 egress_threads: 0,
                 egress_min_players: 0,
+                ingress_min_datagrams: 0,
                 direct_egress: false,
                 gop_cache_max_packets: 0,
                 keyframe_request_interval_ms: 0,

@@ -55,6 +55,7 @@ fn expected_defaults() -> Config {
             max_rtp_cache_size: 2048,
             egress_threads: 0,
             egress_min_players: 32,
+            ingress_min_datagrams: 32,
             direct_egress: true,
             gop_cache_max_packets: 4096,
             keyframe_request_interval_ms: 500,
@@ -558,7 +559,7 @@ fn round_trip_changed() {
         [general]\nenableVhost=yes\nmaxStreamWaitMS=0\nmediaServerId=id with spaces\n\
         [protocol]\ncontinue_push_ms=86400000\n\
         [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nexternIP=*,$IP, 2001:db8::1\n\
-        preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ndirectEgress=0\n\
+        preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ningressMinDatagrams=2\ndirectEgress=0\n\
         gopCacheMaxPackets=0\nkeyframeRequestIntervalMS=86400000\nmaxSessions=1000000\necho=0\n\
         datachannel_echo=1\ndatachannel_relay_players=1\ndatachannelMaxMessageSize=1024\ndatachannelBufferBytes=65536\ndatachannelNegotiatedIds=4,40\nsignalingPort=1\nsignalingSslPort=2\nsignalingSslCert=/c.pem\nsignalingSslKey=/k.pem\n\
         signalingPingSec=1\nsignalingTimeoutSec=2\nsignalingMaxMessageSize=1024\nsignalingMaxGuests=1\n\

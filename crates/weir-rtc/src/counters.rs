@@ -15,12 +15,13 @@ pub(crate) struct EngineCounters {
     send_drops: AtomicU64,
     direct_packets: AtomicU64,
     pool_datagrams: AtomicU64,
+    ingress_pool_datagrams: AtomicU64,
     unknown_packets: AtomicU64,
     gso: AtomicBool,
 }
 
 impl EngineCounters {
-    pub(crate) fn publish(&self, sent: SendCounts, unknown_packets: u64) {
+    pub(crate) fn publish(&self, sent: SendCounts, unknown_packets: u64, ingress_pooled: u64) {
         let r = Ordering::Relaxed;
         self.datagrams_sent.store(sent.datagrams, r);
         self.messages_sent.store(sent.messages, r);
@@ -29,6 +30,7 @@ impl EngineCounters {
         self.send_drops.store(sent.drops, r);
         self.direct_packets.store(sent.direct, r);
         self.pool_datagrams.store(sent.pooled, r);
+        self.ingress_pool_datagrams.store(ingress_pooled, r);
         self.unknown_packets.store(unknown_packets, r);
         self.gso.store(gso_usable(), r);
     }
@@ -48,6 +50,8 @@ impl EngineCounters {
             "direct_packets": self.direct_packets.load(r),
             // Datagrams sent by the egress pool's threads (rtc.egressThreads).
             "egress_pool_datagrams": self.pool_datagrams.load(r),
+            // Datagrams received and handled by the pool's threads (rtc.ingressMinDatagrams).
+            "ingress_pool_datagrams": self.ingress_pool_datagrams.load(r),
             "unknown_packets": self.unknown_packets.load(r),
         })
     }

@@ -69,6 +69,9 @@ pub struct EngineConfig {
     /// Players to write to in one engine turn (all streams together) from which the egress
     /// threads are used (`rtc.egressMinPlayers`).
     pub egress_min_players: usize,
+    /// Datagrams read in one engine turn from which their sessions' input handling (SRTP
+    /// decryption, RTCP, DTLS, ICE) is spread over the egress threads (`rtc.ingressMinDatagrams`).
+    pub ingress_min_datagrams: usize,
     /// Build and SRTP-protect player packets in the engine (`rtc.directEgress`, `direct.rs`).
     pub direct_egress: bool,
 }
@@ -95,6 +98,7 @@ impl Default for EngineConfig {
             datachannel_negotiated_ids: datachannel::NEGOTIATED_IDS.to_vec(),
             egress_threads: 0,
             egress_min_players: 32,
+            ingress_min_datagrams: 32,
             direct_egress: true,
         }
     }

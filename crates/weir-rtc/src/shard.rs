@@ -405,6 +405,8 @@ struct Shard {
     egress: Option<rayon::ThreadPool>,
     /// Streams with a non-empty `StreamState::fanout`.
     fanout_streams: Vec<usize>,
+    /// Datagrams handed to the pool by `handle_datagrams_parallel` (for `/api/v1/server`).
+    ingress_pooled: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,6 +445,7 @@ impl Shard {
             counters,
             egress,
             fanout_streams: Vec::new(),
+            ingress_pooled: 0,
         })
     }
 
@@ -456,7 +459,7 @@ impl Shard {
                 Err(e) => warn!(error = %e, "ICE-TCP listener unusable"),
             }
         }
-        let mut buf = vec![0u8; 2048];
+        let mut received = ReceivedBatch::new();
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         info!(udp = ?self.net.udp.as_ref().and_then(|u| u.local_addr().ok()), "media engine running");
@@ -480,7 +483,7 @@ impl Shard {
                     }
                 }, if has_udp => {
                     if ready.is_ok() {
-                        self.read_udp(&mut buf);
+                        self.read_udp(&mut received);
                     }
                 }
                 Some(ev) = tcp_rx.recv() => self.handle_tcp_event(ev),
@@ -493,20 +496,29 @@ impl Shard {
         info!("media engine stopped");
     }
 
-    fn read_udp(&mut self, buf: &mut [u8]) {
-        for _ in 0..RECV_BATCH {
-            let Some(udp) = &self.net.udp else { return };
+    /// Reads what the UDP socket has (up to `RECV_BATCH` datagrams) and hands it to the
+    /// sessions: on the engine thread, or for a batch of `ingressMinDatagrams` or more spread
+    /// over the egress pool (`handle_datagrams_parallel`).
+    fn read_udp(&mut self, received: &mut ReceivedBatch) {
+        received.clear();
+        let Some(udp) = &self.net.udp else { return };
+        while let Some(buf) = received.next_buffer() {
             match udp.try_recv_from(buf) {
-                Ok((n, src)) => {
-                    let now = Instant::now();
-                    self.handle_datagram(false, canonical(src), &buf[..n], now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok((n, src)) => received.push(canonical(src), n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     // ICMP errors (port unreachable from a departed peer) surface here; harmless.
                     debug!(error = %e, "UDP receive error");
-                    return;
+                    break;
                 }
+            }
+        }
+        if self.egress.is_some() && received.len() >= self.cfg.ingress_min_datagrams {
+            self.handle_datagrams_parallel(received, Instant::now());
+        } else {
+            for i in 0..received.len() {
+                let (src, data) = received.get(i);
+                self.handle_datagram(false, src, data, Instant::now());
             }
         }
     }
@@ -525,69 +537,147 @@ impl Shard {
     }
 
     fn handle_datagram(&mut self, tcp: bool, src: SocketAddr, data: &[u8], now: Instant) {
-        let stun = is_stun(data);
-        let idx = if stun {
-            match stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u)) {
-                Some(&i) => Some(i),
-                None => self.by_addr.get(&(tcp, src)).copied(),
-            }
-        } else {
-            self.by_addr.get(&(tcp, src)).copied()
-        };
-        let Some(idx) = idx else {
-            // A plain Binding request without credentials (SRS's documented connectivity
-            // check, `nc -u <ip> 8000`): answer with the mapped address, as a STUN server would.
-            if stun {
-                if let Some(resp) = weir_turn::stun::binding_response(data, src) {
-                    let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
-                    self.net.send(Transmit { proto, source: src, destination: src, contents: resp.into() });
-                    return;
-                }
-            }
-            self.unknown_packets += 1;
+        let Some(idx) = self.session_of(tcp, src, data) else {
+            self.answer_unrouted(tcp, src, data);
             return;
         };
         let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
         let gen = slot.gen;
-        let sess = &mut slot.session;
-        let Some(destination) = sess.local_addr_for(tcp, src) else { return };
-        let contents = match data.try_into() {
-            Ok(c) => c,
-            Err(_) => {
-                sess.counters.bad_packets += 1;
-                return;
+        let taken = receive_on_session(&mut slot.session, idx, gen, tcp, src, data, now, &mut self.net, &mut self.timers, &mut self.work);
+        if taken == Taken::Stun {
+            self.note_stun_from(idx, tcp, src, now);
+        }
+        self.process_work(now);
+    }
+
+    /// The session a datagram is for: a STUN request names it in USERNAME (the server ufrag is
+    /// the session id), anything else is known by the address it comes from.
+    fn session_of(&self, tcp: bool, src: SocketAddr, data: &[u8]) -> Option<usize> {
+        if is_stun(data) {
+            if let Some(&i) = stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u)) {
+                return Some(i);
             }
-        };
-        let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
-        let input = Input::Receive(now, Receive { proto, source: src, destination, contents });
-        // str0m promises not to panic on network input; if a bug breaks that promise, only this
-        // session dies (its Rtc is discarded), never the engine thread serving everyone else.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sess.rtc.handle_input(input))) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                sess.counters.bad_packets += 1;
-                debug!(session = %sess.id, stream = %sess.key, error = %e, "packet rejected");
-            }
-            Err(_) => {
-                warn!(session = %sess.id, stream = %sess.key, "WebRTC stack panicked on input; closing the session");
-                self.work.push_back(Work::Close(idx, gen, "internal error in the WebRTC stack"));
-                self.process_work(now);
+        }
+        self.by_addr.get(&(tcp, src)).copied()
+    }
+
+    /// A datagram of no session: a plain Binding request without credentials (SRS's documented
+    /// connectivity check, `nc -u <ip> 8000`) is answered with the mapped address, as a STUN
+    /// server would; anything else is counted and dropped.
+    fn answer_unrouted(&mut self, tcp: bool, src: SocketAddr, data: &[u8]) {
+        if is_stun(data) {
+            if let Some(resp) = weir_turn::stun::binding_response(data, src) {
+                let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
+                self.net.send(Transmit { proto, source: src, destination: src, contents: resp.into() });
                 return;
             }
         }
-        if stun {
-            sess.last_consent = now;
-            if !sess.addrs.contains(&(tcp, src)) && sess.addrs.len() < MAX_ADDRS_PER_SESSION {
-                sess.addrs.push((tcp, src));
-                self.by_addr.insert((tcp, src), idx);
-                if tcp {
-                    if let Some(c) = self.net.tcp.get_mut(&src) {
-                        c.bound = true;
-                    }
+        self.unknown_packets += 1;
+    }
+
+    /// A session took a STUN request from `src`: its consent is fresh (RFC 7675), and from now
+    /// on that address's DTLS and SRTP go to it.
+    fn note_stun_from(&mut self, idx: usize, tcp: bool, src: SocketAddr, now: Instant) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else { return };
+        let sess = &mut slot.session;
+        sess.last_consent = now;
+        if !sess.addrs.contains(&(tcp, src)) && sess.addrs.len() < MAX_ADDRS_PER_SESSION {
+            sess.addrs.push((tcp, src));
+            self.by_addr.insert((tcp, src), idx);
+            if tcp {
+                if let Some(c) = self.net.tcp.get_mut(&src) {
+                    c.bound = true;
                 }
             }
         }
-        self.drain(idx, gen, now);
+    }
+
+    /// A big batch of datagrams (a loop turn's `RECV_BATCH` at most), sessions spread over the
+    /// egress pool: what the engine thread would do datagram by datagram (str0m's
+    /// `handle_input` — SRTP decryption, RTCP, DTLS, ICE — and the drain of each), done for
+    /// disjoint sessions at once. The tables (which session, consent, addresses) and the work
+    /// the sessions produce (forwarding, keyframe requests, closes) stay on the engine thread:
+    /// demultiplexing before, bookkeeping and `process_work` after, so the result is the same
+    /// as the serial path's with each session's datagrams in arrival order.
+    fn handle_datagrams_parallel(&mut self, received: &ReceivedBatch, now: Instant) {
+        // (session, datagram) in session order, arrival order within a session.
+        let mut routed: Vec<(usize, usize)> = Vec::with_capacity(received.len());
+        // Addresses first seen in this batch in a STUN request: on the serial path that request
+        // would already have bound the address when the next datagram from it is looked up.
+        let mut new_addrs: Vec<(SocketAddr, usize)> = Vec::new();
+        for i in 0..received.len() {
+            let (src, data) = received.get(i);
+            let idx = self.session_of(false, src, data).or_else(|| new_addrs.iter().find(|a| a.0 == src).map(|a| a.1));
+            match idx {
+                Some(idx) => {
+                    routed.push((idx, i));
+                    if is_stun(data) && !self.by_addr.contains_key(&(false, src)) && !new_addrs.iter().any(|a| a.0 == src) {
+                        new_addrs.push((src, idx));
+                    }
+                }
+                None => self.answer_unrouted(false, src, data),
+            }
+        }
+        routed.sort_unstable();
+        let Some(pool) = &self.egress else {
+            for (_, i) in routed {
+                let (src, data) = received.get(i);
+                self.handle_datagram(false, src, data, now);
+            }
+            return;
+        };
+        // What this turn queued on the engine's own batch leaves first (a session's earlier
+        // transmits must not be overtaken by what a worker sends at once).
+        self.net.flush();
+        // Disjoint `&mut Session`s of the sessions with datagrams, in one pass over the slots.
+        let mut groups = routed.chunk_by(|a, b| a.0 == b.0).peekable();
+        let mut targets: Vec<IngressTarget<'_>> = Vec::new();
+        for (idx, slot) in self.slots.iter_mut().enumerate() {
+            let Some(&group) = groups.peek() else { break };
+            if group.first().map(|g| g.0) != Some(idx) {
+                continue;
+            }
+            groups.next();
+            if let Some(slot) = slot {
+                targets.push((idx, slot.gen, &mut slot.session, group));
+            }
+        }
+        let view = self.net.view();
+        let chunk = targets.len().div_ceil(pool.current_num_threads()).max(1);
+        let results: Vec<IngressResult> = pool.install(|| {
+            use rayon::prelude::*;
+            targets
+                .par_chunks_mut(chunk)
+                .map(|sessions| {
+                    let mut net = WorkerNet { view, batch: UdpBatch::with_capacity() };
+                    let mut out = IngressResult::default();
+                    for (idx, gen, sess, datagrams) in sessions.iter_mut() {
+                        for &(_, i) in datagrams.iter() {
+                            let (src, data) = received.get(i);
+                            out.datagrams += 1;
+                            match receive_on_session(sess, *idx, *gen, false, src, data, now, &mut net, &mut out.timers, &mut out.work) {
+                                Taken::Stun => out.stun_from.push((*idx, src)),
+                                Taken::Other => {}
+                                // The session is closing; its later datagrams are dropped.
+                                Taken::Dead => break,
+                            }
+                        }
+                    }
+                    net.flush();
+                    out.sent = net.batch.counts;
+                    out
+                })
+                .collect()
+        });
+        for r in results {
+            self.timers.extend(r.timers);
+            self.work.extend(r.work);
+            self.net.batch.counts += r.sent;
+            self.ingress_pooled += r.datagrams;
+            for (idx, src) in r.stun_from {
+                self.note_stun_from(idx, false, src, now);
+            }
+        }
         self.process_work(now);
     }
 
@@ -751,7 +841,7 @@ impl Shard {
     }
 
     fn housekeeping(&mut self, now: Instant) {
-        self.counters.publish(self.net.batch.counts, self.unknown_packets);
+        self.counters.publish(self.net.batch.counts, self.unknown_packets, self.ingress_pooled);
         let timeout = self.cfg.timeout;
         let mut expired = Vec::new();
         for (idx, slot) in self.slots.iter().enumerate() {
@@ -2013,6 +2103,116 @@ fn send_written(
             }
             None => out.queue.clear(),
         }
+    }
+}
+
+/// What a session did with a datagram.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Taken {
+    /// A STUN request (accepted or not by str0m): consent and address bookkeeping follow.
+    Stun,
+    /// Anything else, including what str0m rejected or a datagram for no local address.
+    Other,
+    /// The WebRTC stack panicked: the session is closing (a `Work::Close` is queued).
+    Dead,
+}
+
+/// Feeds one datagram to a session's `Rtc` and drains what it produces (transmits, timer,
+/// work items). Runs on the engine thread or an egress worker (`handle_datagrams_parallel`);
+/// the engine's tables are updated by the caller.
+#[allow(clippy::too_many_arguments)]
+fn receive_on_session(
+    sess: &mut Session,
+    idx: usize,
+    gen: u64,
+    tcp: bool,
+    src: SocketAddr,
+    data: &[u8],
+    now: Instant,
+    net: &mut impl Transmitter,
+    timers: &mut impl Extend<TimerEntry>,
+    work: &mut impl Extend<Work>,
+) -> Taken {
+    let Some(destination) = sess.local_addr_for(tcp, src) else { return Taken::Other };
+    let Ok(contents) = data.try_into() else {
+        sess.counters.bad_packets += 1;
+        return Taken::Other;
+    };
+    let stun = is_stun(data);
+    let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
+    let input = Input::Receive(now, Receive { proto, source: src, destination, contents });
+    // str0m promises not to panic on network input; if a bug breaks that promise, only this
+    // session dies (its Rtc is discarded), never the thread serving everyone else.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sess.rtc.handle_input(input))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            sess.counters.bad_packets += 1;
+            debug!(session = %sess.id, stream = %sess.key, error = %e, "packet rejected");
+        }
+        Err(_) => {
+            warn!(session = %sess.id, stream = %sess.key, "WebRTC stack panicked on input; closing the session");
+            work.extend([Work::Close(idx, gen, "internal error in the WebRTC stack")]);
+            return Taken::Dead;
+        }
+    }
+    drain_session(sess, idx, gen, net, timers, work, now);
+    if stun {
+        Taken::Stun
+    } else {
+        Taken::Other
+    }
+}
+
+/// A session given to the pool by `handle_datagrams_parallel`: (slot index, generation, the
+/// session, its (session, datagram index) pairs).
+type IngressTarget<'a> = (usize, u64, &'a mut Session, &'a [(usize, usize)]);
+
+/// What an egress worker's share of `handle_datagrams_parallel` produced.
+#[derive(Default)]
+struct IngressResult {
+    timers: Vec<TimerEntry>,
+    work: Vec<Work>,
+    sent: SendCounts,
+    /// (session, source) of every STUN request taken, for the engine's consent bookkeeping.
+    stun_from: Vec<(usize, SocketAddr)>,
+    datagrams: u64,
+}
+
+/// One loop turn's received UDP datagrams: `RECV_BATCH` buffers of `MAX_DATAGRAM` bytes in one
+/// allocation, reused every turn.
+struct ReceivedBatch {
+    buf: Vec<u8>,
+    /// Source and length of each datagram received, in order.
+    meta: Vec<(SocketAddr, usize)>,
+}
+
+/// Bytes of a receive buffer: a datagram longer than this is cut (WebRTC peers keep theirs
+/// under the path MTU).
+const MAX_DATAGRAM: usize = 2048;
+
+impl ReceivedBatch {
+    fn new() -> Self {
+        Self { buf: vec![0; RECV_BATCH * MAX_DATAGRAM], meta: Vec::with_capacity(RECV_BATCH) }
+    }
+    fn clear(&mut self) {
+        self.meta.clear();
+    }
+    fn len(&self) -> usize {
+        self.meta.len()
+    }
+    /// The buffer for the next datagram, `None` when the batch is full.
+    fn next_buffer(&mut self) -> Option<&mut [u8]> {
+        let at = self.meta.len() * MAX_DATAGRAM;
+        self.buf.get_mut(at..at + MAX_DATAGRAM)
+    }
+    fn push(&mut self, src: SocketAddr, len: usize) {
+        self.meta.push((src, len.min(MAX_DATAGRAM)));
+    }
+    /// Datagram `i`: its source and bytes.
+    fn get(&self, i: usize) -> (SocketAddr, &[u8]) {
+        let (src, len) = self.meta[i];
+        let at = i * MAX_DATAGRAM;
+        (src, &self.buf[at..at + len])
     }
 }
 
