@@ -329,7 +329,6 @@ impl Transmitter for Net {
 struct WorkerResult {
     timers: Vec<TimerEntry>,
     work: Vec<Work>,
-    sent: SendCounts,
     /// Streams a player of which waits for a keyframe.
     want_keyframe: Vec<usize>,
 }
@@ -642,37 +641,26 @@ impl Shard {
                 targets.push((idx, slot.gen, &mut slot.session, group));
             }
         }
-        let view = self.net.view();
-        let chunk = targets.len().div_ceil(pool.current_num_threads()).max(1);
-        let results: Vec<IngressResult> = pool.install(|| {
-            use rayon::prelude::*;
-            targets
-                .par_chunks_mut(chunk)
-                .map(|sessions| {
-                    let mut net = WorkerNet { view, batch: UdpBatch::with_capacity() };
-                    let mut out = IngressResult::default();
-                    for (idx, gen, sess, datagrams) in sessions.iter_mut() {
-                        for &(_, i) in datagrams.iter() {
-                            let (src, data) = received.get(i);
-                            out.datagrams += 1;
-                            match receive_on_session(sess, *idx, *gen, false, src, data, now, &mut net, &mut out.timers, &mut out.work) {
-                                Taken::Stun => out.stun_from.push((*idx, src)),
-                                Taken::Other => {}
-                                // The session is closing; its later datagrams are dropped.
-                                Taken::Dead => break,
-                            }
-                        }
+        let results = on_pool(pool, self.net.view(), &mut targets, |sessions, net| {
+            let mut out = IngressResult::default();
+            for (idx, gen, sess, datagrams) in sessions.iter_mut() {
+                for &(_, i) in datagrams.iter() {
+                    let (src, data) = received.get(i);
+                    out.datagrams += 1;
+                    match receive_on_session(sess, *idx, *gen, false, src, data, now, net, &mut out.timers, &mut out.work) {
+                        Taken::Stun => out.stun_from.push((*idx, src)),
+                        Taken::Other => {}
+                        // The session is closing; its later datagrams are dropped.
+                        Taken::Dead => break,
                     }
-                    net.flush();
-                    out.sent = net.batch.counts;
-                    out
-                })
-                .collect()
+                }
+            }
+            out
         });
-        for r in results {
+        for (r, sent) in results {
             self.timers.extend(r.timers);
             self.work.extend(r.work);
-            self.net.batch.counts += r.sent;
+            self.net.batch.counts += sent;
             self.ingress_pooled += r.datagrams;
             for (idx, src) in r.stun_from {
                 self.note_stun_from(idx, false, src, now);
@@ -803,33 +791,21 @@ impl Shard {
                 targets.push((idx, slot.gen, stream_items, &mut slot.session));
             }
         }
-        let view = self.net.view();
         let items = &items;
-        let chunk = targets.len().div_ceil(pool.current_num_threads()).max(1);
-        let results: Vec<WorkerResult> = pool.install(|| {
-            use rayon::prelude::*;
-            targets
-                .par_chunks_mut(chunk)
-                .map(|sessions| {
-                    let mut net = WorkerNet { view, batch: UdpBatch::with_capacity() };
-                    let mut timers = Vec::new();
-                    let mut work = Vec::new();
-                    let mut want_keyframe = Vec::new();
-                    for (idx, gen, stream_items, sess) in sessions.iter_mut() {
-                        let mut written = std::mem::take(&mut sess.media_written);
-                        if let Some(i) = *stream_items {
-                            written |= write_fanout(sess, items[i].0, &items[i].1, &mut want_keyframe, now);
-                        }
-                        if written {
-                            send_written(sess, *idx, *gen, &mut net, &mut timers, &mut work, now);
-                        }
-                    }
-                    net.flush();
-                    WorkerResult { timers, work, sent: net.batch.counts, want_keyframe }
-                })
-                .collect()
+        let results = on_pool(pool, self.net.view(), &mut targets, |sessions, net| {
+            let (mut timers, mut work, mut want_keyframe) = (Vec::new(), Vec::new(), Vec::new());
+            for (idx, gen, stream_items, sess) in sessions.iter_mut() {
+                let mut written = std::mem::take(&mut sess.media_written);
+                if let Some(i) = *stream_items {
+                    written |= write_fanout(sess, items[i].0, &items[i].1, &mut want_keyframe, now);
+                }
+                if written {
+                    send_written(sess, *idx, *gen, net, &mut timers, &mut work, now);
+                }
+            }
+            WorkerResult { timers, work, want_keyframe }
         });
-        for WorkerResult { timers, work, sent, want_keyframe } in results {
+        for (WorkerResult { timers, work, want_keyframe }, sent) in results {
             self.timers.extend(timers);
             self.work.extend(work);
             self.net.batch.counts += SendCounts { pooled: sent.datagrams, ..sent };
@@ -2167,12 +2143,34 @@ fn receive_on_session(
 /// session, its (session, datagram index) pairs).
 type IngressTarget<'a> = (usize, u64, &'a mut Session, &'a [(usize, usize)]);
 
+/// Runs `work` on the pool: `targets` cut into one chunk per thread, each chunk with its own
+/// `WorkerNet` (flushed after it). Returns each chunk's result and what its net sent.
+fn on_pool<T: Send, R: Send>(
+    pool: &rayon::ThreadPool,
+    view: NetView<'_>,
+    targets: &mut [T],
+    work: impl Fn(&mut [T], &mut WorkerNet<'_>) -> R + Sync,
+) -> Vec<(R, SendCounts)> {
+    use rayon::prelude::*;
+    let chunk = targets.len().div_ceil(pool.current_num_threads()).max(1);
+    pool.install(|| {
+        targets
+            .par_chunks_mut(chunk)
+            .map(|chunk| {
+                let mut net = WorkerNet { view, batch: UdpBatch::with_capacity() };
+                let result = work(chunk, &mut net);
+                net.flush();
+                (result, net.batch.counts)
+            })
+            .collect()
+    })
+}
+
 /// What an egress worker's share of `handle_datagrams_parallel` produced.
 #[derive(Default)]
 struct IngressResult {
     timers: Vec<TimerEntry>,
     work: Vec<Work>,
-    sent: SendCounts,
     /// (session, source) of every STUN request taken, for the engine's consent bookkeeping.
     stun_from: Vec<(usize, SocketAddr)>,
     datagrams: u64,
