@@ -5,7 +5,8 @@ import {
   closePages, deleteOk, expectDecodingGrows, expectServerSession, sessionIds,
 } from './lib/checks.mjs';
 import { e2eFile } from './lib/harness.mjs';
-import { hostileDatagrams, sendTcpGarbage, sendUdpGarbage } from './lib/packets.mjs';
+import dgram from 'node:dgram';
+import { hostileDatagrams, sendTcpGarbage, sendUdpGarbage, stunBindingRequest } from './lib/packets.mjs';
 import { MAX_STREAM_WAIT_MS, RTC_TIMEOUT_SEC } from './lib/server.mjs';
 import { statLine, streamName, waitFor } from './lib/util.mjs';
 
@@ -141,7 +142,7 @@ ctx.test('hostile UDP and TCP traffic on the media port does not disturb a live 
   ctx.log(t, 'player after hostile traffic', statLine(grow.stats));
 });
 
-ctx.test('DELETE removes a player at once; a closed page disappears within timeoutSec + 3 s', { timeout: 90000 }, async (t) => {
+ctx.test('DELETE removes a player at once; a closed page disappears within timeoutSec + 3 s, forged consent checks do not keep it', { timeout: 90000 }, async (t) => {
   const s = ctx.server;
   await ensureLive(t);
 
@@ -162,9 +163,24 @@ ctx.test('DELETE removes a player at once; a closed page disappears within timeo
   assert.ok((await sessionIds(s)).includes(String(play3.id)));
   const tClose = Date.now();
   await p3.page.close(); // abrupt: no DELETE
-  await waitFor(async () => !(await sessionIds(s)).includes(String(play3.id)),
-    (RTC_TIMEOUT_SEC + 3) * 1000, { interval: 200, what: `closed page's session ${play3.id} to leave /api/v1/sessions` });
-  ctx.log(t, 'closed player page left the session list after ms', Date.now() - tClose);
+  // Someone who saw the session's ufrags sends Binding requests without its ICE password
+  // (wrong MESSAGE-INTEGRITY) every 300 ms: consent needs an authenticated check (RFC 7675),
+  // so the session must still time out.
+  assert.ok(play3.answerUfrag && play3.offerUfrag, 'ufrags of player 3');
+  const forger = dgram.createSocket('udp4');
+  let forged = 0;
+  const forge = setInterval(() => {
+    forger.send(stunBindingRequest(`${play3.answerUfrag}:${play3.offerUfrag}`), s.rtcPort, '127.0.0.1');
+    forged += 1;
+  }, 300);
+  try {
+    await waitFor(async () => !(await sessionIds(s)).includes(String(play3.id)),
+      (RTC_TIMEOUT_SEC + 3) * 1000, { interval: 200, what: `closed page's session ${play3.id} to leave /api/v1/sessions despite forged consent checks` });
+  } finally {
+    clearInterval(forge);
+    forger.close();
+  }
+  ctx.log(t, 'closed player page left the session list after ms', { ms: Date.now() - tClose, forgedChecks: forged });
 
   // The live player was not affected by either.
   const grow = await expectDecodingGrows(live.playPage, 'play', 20, 20000);

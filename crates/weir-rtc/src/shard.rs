@@ -2085,7 +2085,8 @@ fn send_written(
 /// What a session did with a datagram.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Taken {
-    /// A STUN request (accepted or not by str0m): consent and address bookkeeping follow.
+    /// A STUN request authenticated with the session's ICE password: consent and address
+    /// bookkeeping follow.
     Stun,
     /// Anything else, including what str0m rejected or a datagram for no local address.
     Other,
@@ -2132,11 +2133,21 @@ fn receive_on_session(
         }
     }
     drain_session(sess, idx, gen, net, timers, work, now);
-    if stun {
+    if stun && stun_request_authenticated(sess, data) {
         Taken::Stun
     } else {
         Taken::Other
     }
+}
+
+/// Whether a STUN message is a request whose MESSAGE-INTEGRITY checks out against the session's
+/// ICE password. Only such a request refreshes consent (RFC 7675 section 5.1: consent needs an
+/// authenticated check) or binds its source address to the session (RFC 8445 section 7.3):
+/// str0m drops a forged one silently, so the engine checks too, else anyone who learned a
+/// session's ufrag could keep it alive or attach addresses to it.
+fn stun_request_authenticated(sess: &mut Session, data: &[u8]) -> bool {
+    let Ok(msg) = weir_turn::stun::Message::parse(data) else { return false };
+    msg.class == weir_turn::stun::Class::Request && msg.verify_integrity(sess.rtc.direct_api().local_ice_credentials().pass.as_bytes())
 }
 
 /// A session given to the pool by `handle_datagrams_parallel`: (slot index, generation, the
