@@ -601,20 +601,26 @@ impl Shard {
     fn handle_datagrams_parallel(&mut self, received: &ReceivedBatch, now: Instant) {
         // (session, datagram) in session order, arrival order within a session.
         let mut routed: Vec<(usize, usize)> = Vec::with_capacity(received.len());
-        // Addresses first seen in this batch in a STUN request: on the serial path that request
-        // would already have bound the address when the next datagram from it is looked up.
+        // Addresses first seen in this batch in an authenticated STUN request: on the serial
+        // path that request would already have bound the address when the next datagram from
+        // it is looked up.
         let mut new_addrs: Vec<(SocketAddr, usize)> = Vec::new();
         for i in 0..received.len() {
             let (src, data) = received.get(i);
             let idx = self.session_of(false, src, data).or_else(|| new_addrs.iter().find(|a| a.0 == src).map(|a| a.1));
-            match idx {
-                Some(idx) => {
-                    routed.push((idx, i));
-                    if is_stun(data) && !self.by_addr.contains_key(&(false, src)) && !new_addrs.iter().any(|a| a.0 == src) {
-                        new_addrs.push((src, idx));
-                    }
+            let Some(idx) = idx else {
+                self.answer_unrouted(false, src, data);
+                continue;
+            };
+            routed.push((idx, i));
+            if is_stun(data) && !self.by_addr.contains_key(&(false, src)) && !new_addrs.iter().any(|a| a.0 == src) {
+                let authenticated = match self.slots.get_mut(idx) {
+                    Some(Some(slot)) => stun_request_authenticated(&mut slot.session, data),
+                    _ => false,
+                };
+                if authenticated {
+                    new_addrs.push((src, idx));
                 }
-                None => self.answer_unrouted(false, src, data),
             }
         }
         routed.sort_unstable();
