@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tracing::{info, warn};
 use weir_config::Config;
-use weir_core::Registry;
 use weir_rtc::{Engine, EngineConfig};
 
 const USAGE: &str = "\
@@ -193,8 +192,7 @@ fn main() -> Result<()> {
 }
 
 async fn serve(config: Arc<Config>) -> Result<()> {
-    let registry = Registry::new();
-    let engine = Engine::start(engine_config(&config)?, registry.clone()).context("starting the media engine")?;
+    let engine = Engine::start(engine_config(&config)?).context("starting the media engine")?;
     let http_addr = SocketAddr::new(
         config.http.ip.parse().with_context(|| format!("[http] ip {:?}", config.http.ip))?,
         config.http.port,
@@ -214,7 +212,7 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     };
     let state = weir_http::HttpState {
         sessions: Arc::new(engine.clone()),
-        registry,
+        directory: engine.directory(),
         config: config.clone(),
         ice_servers: ice_server_links(&config),
         started: Instant::now(),

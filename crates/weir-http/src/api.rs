@@ -77,7 +77,7 @@ pub(crate) async fn streams(State(inner): State<Shared>, req: Request) -> Respon
     if let Err(r) = authorize(&inner, &req) {
         return r;
     }
-    let snap = inner.st.registry.snapshot(Instant::now());
+    let snap = inner.st.directory.snapshot(Instant::now());
     reply(&inner, StatusCode::OK, &Data { code: 0, data: snap })
 }
 
@@ -106,7 +106,7 @@ pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Respons
         pid: std::process::id(),
         uptime_ms: inner.st.started.elapsed().as_millis() as u64,
         sessions,
-        streams: inner.st.registry.snapshot(Instant::now()).len(),
+        streams: inner.st.directory.len(),
         engine: inner.st.sessions.engine_stats(),
     };
     reply(&inner, StatusCode::OK, &Data { code: 0, data: info })

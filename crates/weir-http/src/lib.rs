@@ -43,14 +43,16 @@ use axum::routing::{any, delete, get, post};
 use axum::Router;
 use parking_lot::Mutex;
 use weir_config::Config;
-use weir_core::{Registry, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
+use weir_core::{SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
+use weir_stream::Directory;
 
 use crate::candidates::{CandidateInput, CandidateOverride};
 
 /// Everything the HTTP front needs. The binary builds it and serves [`router`].
 pub struct HttpState {
     pub sessions: Arc<dyn SessionService>,
-    pub registry: Arc<Registry>,
+    /// The streams as the media engine's hub publishes them.
+    pub directory: Arc<Directory>,
     pub config: Arc<Config>,
     /// Ready-made `Link` header values for ICE servers (RFC 9725 section 4.6); may be empty.
     pub ice_servers: IceServers,

@@ -11,7 +11,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use weir_core::{MediaKindTag, SessionError, SessionKind, SessionRequest, StreamKey, StreamSnapshot, TrackInfo, DEFAULT_VHOST};
+use weir_core::{SessionError, SessionKind, SessionRequest, StreamKey, DEFAULT_VHOST};
+use weir_stream::{MediaKind, StreamSnapshot, TrackDesc};
 
 use crate::candidates::CandidateOverride;
 use crate::util::{self, Args};
@@ -319,9 +320,9 @@ fn zlm_codec(codec: &str) -> (Option<i32>, String) {
     }
 }
 
-fn media_track(t: &TrackInfo, ready: bool) -> MediaTrack {
-    let (codec_id, codec_id_name) = zlm_codec(&t.codec);
-    let audio = t.kind == MediaKindTag::Audio;
+fn media_track(t: &TrackDesc, ready: bool) -> MediaTrack {
+    let (codec_id, codec_id_name) = zlm_codec(t.codec.sdp_name());
+    let audio = t.kind == MediaKind::Audio;
     MediaTrack {
         channels: if audio { Some(t.channels.unwrap_or(1)) } else { None },
         codec_id,
@@ -392,7 +393,7 @@ async fn get_media_list(inner: Shared, req: Request) -> Response {
     }
     let items: Vec<MediaItem> = inner
         .st
-        .registry
+        .directory
         .snapshot(Instant::now())
         .iter()
         .filter(|s| vhost.as_deref().is_none_or(|v| v == s.key.vhost))
@@ -425,7 +426,7 @@ async fn is_media_online(inner: Shared, req: Request) -> Response {
     let online = schema_matches(Some(schema))
         && StreamKey::new(&normalize_vhost(&inner, vhost), app, stream)
             .ok()
-            .is_some_and(|k| inner.st.registry.get(&k, Instant::now()).is_some());
+            .is_some_and(|k| inner.st.directory.get(&k, Instant::now()).is_some());
     #[derive(Serialize)]
     struct Online {
         code: i32,

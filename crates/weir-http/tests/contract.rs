@@ -13,9 +13,10 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use weir_config::Config;
 use weir_core::{
-    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, MediaKindTag, Registry, SessionAnswer, SessionError, SessionKind, SessionRequest,
-    SessionService, SessionSummary, StreamKey, TrackInfo, TrickleOutcome,
+    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    SessionService, SessionSummary, StreamKey, TrickleOutcome,
 };
+use weir_stream::{Codec, Directory, Hub, HubConfig, SourceClaim, SourceKind, TrackDesc};
 use weir_http::candidates::{plan, CandidateInput, CandidateOverride};
 use weir_http::{router, HttpState};
 
@@ -144,7 +145,8 @@ impl SessionService for Fake {
 struct App {
     router: Router,
     fake: Arc<Fake>,
-    registry: Arc<Registry>,
+    /// The streams the directory shows, as the engine's hub would keep them (handles: numbers).
+    hub: Mutex<Hub<u32>>,
     rooms: Arc<FakeRooms>,
 }
 
@@ -178,11 +180,12 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
     cfg.rtc.extern_ip = String::new();
     edit(&mut cfg);
     let fake = Fake::new();
-    let registry = Registry::new();
+    let directory = Directory::new();
+    let hub = Mutex::new(Hub::new(HubConfig::default(), directory.clone()));
     let rooms = Arc::new(FakeRooms::default());
     let state = HttpState {
         sessions: fake.clone(),
-        registry: registry.clone(),
+        directory,
         config: Arc::new(cfg),
         ice_servers: weir_http::static_ice_servers(vec![
             "<stun:127.0.0.1:3478>; rel=\"ice-server\"".into(),
@@ -191,7 +194,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
         started: Instant::now(),
         rooms: Some(rooms.clone()),
     };
-    App { router: router(state), fake, registry, rooms }
+    App { router: router(state), fake, hub, rooms }
 }
 
 fn app() -> App {
@@ -739,21 +742,27 @@ async fn zlm_list_webrtc_rooms() {
     assert_eq!(r.json(), serde_json::json!({"code":0,"data":rooms}));
 }
 
-fn tracks() -> Vec<TrackInfo> {
-    vec![
-        TrackInfo { kind: MediaKindTag::Video, codec: "H264".into(), clock_rate: 90000, channels: None, fmtp: String::new() },
-        TrackInfo { kind: MediaKindTag::Audio, codec: "opus".into(), clock_rate: 48000, channels: Some(2), fmtp: String::new() },
-    ]
+fn tracks() -> Vec<TrackDesc> {
+    vec![TrackDesc::new(Codec::H264), TrackDesc::new(Codec::Opus)]
+}
+
+/// Makes `id` the source of `key`, as a WHIP publisher would.
+fn publish(a: &App, key: &StreamKey, id: &str) -> weir_stream::StreamId {
+    let claim = SourceClaim { id: id.into(), protocol: "whip", tracks: tracks(), kind: SourceKind::Local(0) };
+    a.hub.lock().unwrap().claim_source(key, claim, Instant::now()).unwrap().stream
 }
 
 #[tokio::test]
 async fn zlm_get_media_list_and_is_media_online() {
     let a = app();
     let key = StreamKey::default_vhost("live", "cam").unwrap();
-    a.registry.claim_source(&key, "pub1", "whip", tracks(), Instant::now()).unwrap();
-    a.registry.add_sink(&key, "p1", "whep").unwrap();
-    a.registry.add_sink(&key, "p2", "whep").unwrap();
-    a.registry.remove_sink(&key, "p2");
+    let stream = publish(&a, &key, "pub1");
+    {
+        let mut hub = a.hub.lock().unwrap();
+        hub.add_local_sink(&key, 1, "p1", "whep").unwrap();
+        hub.add_local_sink(&key, 2, "p2", "whep").unwrap();
+        hub.remove_local_sink(stream, 2, "p2");
+    }
 
     let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).send(&a).await;
     let v = r.json();
@@ -1022,7 +1031,7 @@ async fn stats_api() {
     let a = app();
     a.fake.add("s1", "t1");
     let key = StreamKey::default_vhost("live", "cam").unwrap();
-    a.registry.claim_source(&key, "s1", "whip", tracks(), Instant::now()).unwrap();
+    publish(&a, &key, "s1");
 
     let r = req(Method::GET, "/api/v1/sessions").send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

@@ -1,11 +1,8 @@
-//! Codec policy: which codecs a publisher may use and in which order, what a player is offered,
-//! and how str0m's payload parameters map to the core's protocol-neutral [`TrackInfo`].
+//! Codec policy: which codecs a publisher may use and in which order, and how its offer is
+//! narrowed to one codec per m-line. (How a negotiated codec becomes a stream track:
+//! `convert.rs`.)
 
-use str0m::format::{Codec, CodecConfig, PayloadParams};
-use str0m::media::MediaKind;
-use weir_core::{MediaKindTag, TrackInfo};
-
-use crate::keyframe::VideoCodec;
+use str0m::format::{Codec, CodecConfig};
 
 /// Canonical codec names accepted in `preferredCodecA` / `preferredCodecV`.
 fn codec_from_name(name: &str) -> Option<Codec> {
@@ -137,44 +134,6 @@ fn supported_variant(name: &str, fmtp: &str) -> bool {
         .map(|p| ["4200", "42e0", "4d00", "6400"].iter().any(|pre| p.starts_with(pre)))
         .unwrap_or(true);
     mode_ok && profile_ok
-}
-
-pub fn kind_tag(kind: MediaKind) -> MediaKindTag {
-    match kind {
-        MediaKind::Audio => MediaKindTag::Audio,
-        MediaKind::Video => MediaKindTag::Video,
-    }
-}
-
-pub fn track_info(p: &PayloadParams) -> TrackInfo {
-    let spec = p.spec();
-    TrackInfo {
-        kind: kind_tag(spec.codec.kind()),
-        codec: match spec.codec {
-            Codec::H264 => "H264".into(),
-            Codec::H265 => "H265".into(),
-            Codec::Vp8 => "VP8".into(),
-            Codec::Vp9 => "VP9".into(),
-            Codec::Av1 => "AV1".into(),
-            Codec::PCMU => "PCMU".into(),
-            Codec::PCMA => "PCMA".into(),
-            other => other.to_string(),
-        },
-        clock_rate: spec.clock_rate.get(),
-        channels: spec.channels,
-        fmtp: spec.format.to_string(),
-    }
-}
-
-pub fn video_codec(p: &PayloadParams) -> Option<VideoCodec> {
-    match p.spec().codec {
-        Codec::H264 => Some(VideoCodec::H264),
-        Codec::H265 => Some(VideoCodec::H265),
-        Codec::Vp8 => Some(VideoCodec::Vp8),
-        Codec::Vp9 => Some(VideoCodec::Vp9),
-        Codec::Av1 => Some(VideoCodec::Av1),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

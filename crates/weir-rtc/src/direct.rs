@@ -23,10 +23,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use str0m::rtp::{Extension, ExtensionMap, ExtensionValues};
+use str0m::rtp::{Extension, ExtensionMap};
 use weir_srtp::SrtpSender;
-
-use crate::gop::CachedPacket;
+use weir_stream::MediaExt;
 
 /// How often a down-track writes a packet through str0m so its RTCP sender reports carry a
 /// current RTP/NTP time mapping (A/V sync in the player, RFC 3550 section 6.4.1).
@@ -87,7 +86,7 @@ fn ntp_64(t: SystemTime) -> u64 {
 /// one-byte form (RFC 8285): mid, audio level (RFC 6464), video orientation (3GPP CVO) and
 /// abs-capture-time, each when the player negotiated it and the packet has a value. Returns
 /// the header length.
-pub fn write_header(out: &mut Vec<u8>, h: &RtpOut, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8]) -> usize {
+pub fn write_header(out: &mut Vec<u8>, h: &RtpOut, ext: &MediaExt, ids: &ExtIds, mid: &[u8]) -> usize {
     out.clear();
     out.extend_from_slice(&[0x80, h.pt & 0x7f | if h.marker { 0x80 } else { 0 }]);
     out.extend_from_slice(&h.seq.to_be_bytes());
@@ -108,11 +107,11 @@ pub fn write_header(out: &mut Vec<u8>, h: &RtpOut, ext: &ExtensionValues, ids: &
         element(out, ids.audio_level, &[if vad { 0x80 } else { 0 } | (level.unsigned_abs() & 0x7f)]);
     }
     if let Some(o) = ext.video_orientation {
-        element(out, ids.video_orientation, &[o as u8]);
+        element(out, ids.video_orientation, &[o]);
     }
-    if let Some(act) = &ext.abs_capture_time {
+    if let Some(act) = &ext.capture_time {
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&ntp_64(act.capture_time).to_be_bytes());
+        b[..8].copy_from_slice(&ntp_64(act.at).to_be_bytes());
         let n = match act.clock_offset {
             Some(offset) => {
                 b[8..].copy_from_slice(&offset.to_be_bytes());
@@ -152,7 +151,7 @@ impl DirectEgress {
     /// Builds, protects and queues one packet. `ext_seq` is the extended sequence number (its
     /// upper bits are the SRTP rollover counter, RFC 3711 section 3.3.1). False when the packet
     /// could not be protected (nothing queued).
-    pub fn queue_rtp(&mut self, h: &RtpOut, ext_seq: u64, ext: &ExtensionValues, ids: &ExtIds, mid: &[u8], payload: &[&[u8]]) -> bool {
+    pub fn queue_rtp(&mut self, h: &RtpOut, ext_seq: u64, ext: &MediaExt, ids: &ExtIds, mid: &[u8], payload: &[&[u8]]) -> bool {
         let len: usize = payload.iter().map(|p| p.len()).sum();
         let mut buf = crate::udp_batch::datagram_buffer(MAX_HEADER + len + self.srtp.overhead());
         let hlen = write_header(&mut buf, h, ext, ids, mid);
@@ -210,38 +209,11 @@ impl DirectTrack {
     }
 }
 
-/// The latest packets of a published track by sequence number, shared by all its players to
-/// answer NACKs (one `Arc` per packet, not a copy per player as str0m's per-stream caches).
-#[derive(Debug)]
-pub struct RecentPackets {
-    /// With the forwarded header extensions: an RTX packet carries the original's (the
-    /// capture time a player measures latency with, RFC 4588 leaves them to the sender).
-    slots: Vec<Option<(CachedPacket, ExtensionValues)>>,
-}
-
-impl RecentPackets {
-    pub fn new(capacity: usize) -> Self {
-        RecentPackets { slots: vec![None; capacity.max(1)] }
-    }
-
-    pub fn push(&mut self, pkt: &CachedPacket, ext: &ExtensionValues) {
-        let i = (pkt.seq % self.slots.len() as u64) as usize;
-        match &self.slots[i] {
-            Some((old, _)) if old.seq > pkt.seq => {} // a late duplicate of something long gone
-            _ => self.slots[i] = Some((pkt.clone(), ext.clone())),
-        }
-    }
-
-    pub fn get(&self, seq: u64) -> Option<&(CachedPacket, ExtensionValues)> {
-        self.slots[(seq % self.slots.len() as u64) as usize].as_ref().filter(|(p, _)| p.seq == seq)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use str0m::rtp::{AbsCaptureTime, VideoOrientation};
+    use str0m::rtp::VideoOrientation;
+    use weir_stream::CaptureTime;
 
     fn ids() -> ExtIds {
         ExtIds { mid: Some(4), audio_level: Some(1), video_orientation: Some(13), abs_capture_time: Some(7) }
@@ -251,7 +223,7 @@ mod tests {
     fn header_without_extensions_is_twelve_bytes() {
         let mut out = Vec::new();
         let h = RtpOut { pt: 96, marker: true, seq: 0xabcd, ts: 0x01020304, ssrc: 0xdeadbeef };
-        let n = write_header(&mut out, &h, &ExtensionValues::default(), &ExtIds::default(), b"0");
+        let n = write_header(&mut out, &h, &MediaExt::default(), &ExtIds::default(), b"0");
         assert_eq!(n, 12);
         assert_eq!(out, [0x80, 0xe0, 0xab, 0xcd, 1, 2, 3, 4, 0xde, 0xad, 0xbe, 0xef]);
     }
@@ -260,7 +232,7 @@ mod tests {
     fn header_extensions_in_one_byte_form() {
         let mut out = Vec::new();
         let h = RtpOut { pt: 111, marker: false, seq: 1, ts: 2, ssrc: 3 };
-        let ext = ExtensionValues { audio_level: Some(-37), voice_activity: Some(true), ..Default::default() };
+        let ext = MediaExt { audio_level: Some(-37), voice_activity: Some(true), ..Default::default() };
         let n = write_header(&mut out, &h, &ext, &ids(), b"1");
         // mid (id 4, 1 byte) + audio level (id 1, 1 byte) = 4 bytes, one word.
         assert_eq!(n, 12 + 4 + 4);
@@ -275,9 +247,9 @@ mod tests {
         let mut out = Vec::new();
         let h = RtpOut { pt: 96, marker: true, seq: 7, ts: 9, ssrc: 11 };
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_123);
-        let ext = ExtensionValues {
-            video_orientation: Some(VideoOrientation::Deg90),
-            abs_capture_time: Some(AbsCaptureTime { capture_time: t, clock_offset: None }),
+        let ext = MediaExt {
+            video_orientation: Some(VideoOrientation::Deg90 as u8),
+            capture_time: Some(CaptureTime { at: t, clock_offset: None }),
             ..Default::default()
         };
         let n = write_header(&mut out, &h, &ext, &ids(), b"video");
@@ -293,21 +265,6 @@ mod tests {
         let frac = (ntp & 0xffff_ffff) as f64 / 4_294_967_296.0;
         assert!((frac - 0.123).abs() < 1e-6, "{frac}");
         assert!(out[33..n].iter().all(|&b| b == 0), "padding");
-    }
-
-    #[test]
-    fn recent_packets_answer_only_what_they_hold() {
-        let mut r = RecentPackets::new(4);
-        let p = |seq| CachedPacket { seq, ts: 0, pt: 96.into(), marker: false, payload: Arc::from(&[seq as u8][..]), arrival: Instant::now() };
-        let ext = ExtensionValues::default();
-        for s in 10..16 {
-            r.push(&p(s), &ext);
-        }
-        assert!(r.get(11).is_none(), "overwritten by 15");
-        assert_eq!(r.get(15).map(|c| c.0.seq), Some(15));
-        r.push(&p(11), &ext); // late duplicate older than what its slot holds
-        assert_eq!(r.get(15).map(|c| c.0.seq), Some(15));
-        assert!(r.get(19).is_none());
     }
 
     #[test]

@@ -8,16 +8,26 @@
 //! through [`weir_core::SessionService`].
 
 pub mod codec;
+mod commands;
+mod convert;
 mod counters;
 mod datachannel;
-mod direct;
+mod dc_route;
 pub mod demux;
-pub mod gop;
-pub mod keyframe;
+mod direct;
+mod echo;
+mod fanout;
 mod key_capture;
+pub mod keyframe;
+mod negotiate;
+mod net;
+mod peer;
+mod play;
+mod pool;
+mod publish;
 pub mod rewrite;
-mod session;
 mod shard;
+mod table;
 mod tcp;
 /// Public for `weir-bench`'s raw-limit probe, which sends the stream's packets with the
 /// engine's own batching to measure the machine's limit for exactly this traffic.
@@ -28,10 +38,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use weir_core::{
-    BoxFuture, BroadcastRequest, Registry, RegistryError, SessionAnswer, SessionError, SessionKind, SessionRequest,
-    SessionService, SessionSummary, TrickleOutcome,
+    BoxFuture, BroadcastRequest, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService, SessionSummary,
+    TrickleOutcome,
+};
+use weir_stream::{
+    Directory, HubError, PublishRequest, PublishedStream, SinkPort, SourcePort, StreamError, StreamService, SubscribeRequest,
 };
 
 /// Everything the engine needs from the configuration, already parsed.
@@ -111,13 +124,18 @@ pub(crate) enum Command {
     Stats { id: String, reply: oneshot::Sender<Result<serde_json::Value, SessionError>> },
     List { reply: oneshot::Sender<Vec<SessionSummary>> },
     Broadcast { req: BroadcastRequest, reply: oneshot::Sender<Result<usize, SessionError>> },
+    /// An adapter becomes a stream's source through a port.
+    Publish { req: PublishRequest, reply: oneshot::Sender<Result<(SourcePort, PublishedStream), StreamError>> },
+    /// An adapter becomes a stream's sink through a port.
+    Subscribe { req: SubscribeRequest, reply: oneshot::Sender<Result<SinkPort, StreamError>> },
 }
 
 /// Handle to the running engine. Cheap to clone; all state lives on the engine's own thread.
 #[derive(Clone)]
 pub struct Engine {
     commands: mpsc::Sender<Command>,
-    registry: Arc<Registry>,
+    /// The streams as the management APIs read them, written by the engine thread's hub.
+    directory: Arc<Directory>,
     counters: Arc<counters::EngineCounters>,
     udp_addr: Option<SocketAddr>,
     tcp_addr: Option<SocketAddr>,
@@ -130,14 +148,21 @@ const COMMAND_QUEUE: usize = 1024;
 impl Engine {
     /// Binds the media sockets (so a busy port fails at start-up, not at the first call) and
     /// starts the engine thread.
-    pub fn start(cfg: EngineConfig, registry: Arc<Registry>) -> io::Result<Engine> {
+    pub fn start(cfg: EngineConfig) -> io::Result<Engine> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let sockets = shard::Sockets::bind(&cfg)?;
+        let sockets = net::Sockets::bind(&cfg)?;
         let udp_addr = sockets.udp_local_addr();
         let tcp_addr = sockets.tcp_local_addr();
         let counters = Arc::new(counters::EngineCounters::default());
-        shard::spawn(cfg, registry.clone(), counters.clone(), sockets, rx)?;
-        Ok(Engine { commands: tx, registry, counters, udp_addr, tcp_addr })
+        let directory = Directory::new();
+        let parts = shard::ShardParts { cfg, directory: directory.clone(), counters: counters.clone(), sockets, ports: Arc::new(Notify::new()) };
+        shard::spawn(parts, rx)?;
+        Ok(Engine { commands: tx, directory, counters, udp_addr, tcp_addr })
+    }
+
+    /// Every stream, its source and sinks (`getMediaList`, `/api/v1/streams`).
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.clone()
     }
 
     /// Bound UDP media address (useful with port 0 in tests).
@@ -156,19 +181,19 @@ impl Engine {
             .map_err(|_| SessionError::Overloaded("media engine queue is full".into()))?;
         rx.await.map_err(|_| SessionError::Internal("media engine stopped".into()))
     }
+
+    /// Waits, outside the engine thread, for `key` to have a source (ZLMediaKit's
+    /// maxStreamWaitMS). The engine re-checks when the request arrives.
+    async fn wait_for_source(&self, key: &weir_core::StreamKey, max_wait: Duration) -> bool {
+        self.directory.wait_for_source(key, max_wait).await.is_some()
+    }
 }
 
 impl SessionService for Engine {
     fn create(&self, req: SessionRequest) -> BoxFuture<'_, Result<SessionAnswer, SessionError>> {
         Box::pin(async move {
-            if req.kind == SessionKind::Play {
-                // Wait here, outside the engine thread, for a publisher (ZLMediaKit's
-                // maxStreamWaitMS). The engine re-checks when the request arrives.
-                match self.registry.wait_for_source(&req.key, req.max_wait).await {
-                    Ok(_) => {}
-                    Err(RegistryError::NotFound) => return Err(SessionError::StreamNotFound),
-                    Err(RegistryError::AlreadyPublishing) => return Err(SessionError::AlreadyPublishing),
-                }
+            if req.kind == SessionKind::Play && !self.wait_for_source(&req.key, req.max_wait).await {
+                return Err(SessionError::StreamNotFound);
             }
             self.call(|reply| Command::Create { req, reply }).await?
         })
@@ -211,5 +236,27 @@ impl SessionService for Engine {
 
     fn engine_stats(&self) -> serde_json::Value {
         self.counters.to_json()
+    }
+}
+
+impl StreamService for Engine {
+    fn publish(&self, req: PublishRequest) -> BoxFuture<'_, Result<(SourcePort, PublishedStream), StreamError>> {
+        Box::pin(async move { self.call(|reply| Command::Publish { req, reply }).await.map_err(stream_error)? })
+    }
+
+    fn subscribe(&self, req: SubscribeRequest) -> BoxFuture<'_, Result<SinkPort, StreamError>> {
+        Box::pin(async move {
+            if !self.wait_for_source(&req.key, req.max_wait).await {
+                return Err(StreamError::Hub(HubError::NotFound));
+            }
+            self.call(|reply| Command::Subscribe { req, reply }).await.map_err(stream_error)?
+        })
+    }
+}
+
+fn stream_error(e: SessionError) -> StreamError {
+    match e {
+        SessionError::Overloaded(m) => StreamError::Overloaded(m),
+        other => StreamError::Internal(other.to_string()),
     }
 }

@@ -77,8 +77,9 @@ impl Directory {
         self.len() == 0
     }
 
-    /// Waits up to `max_wait` for `key` to have a live source or to be orphaned (its sinks keep
-    /// their sessions while the publisher reconnects), and returns its tracks; `None` on timeout.
+    /// Waits up to `max_wait` for `key` to have a live source and returns its tracks; `None` on
+    /// timeout. An orphaned stream does not count: a new sink waits for the source to return
+    /// (the sinks it already has keep their sessions meanwhile).
     pub async fn wait_for_source(&self, key: &StreamKey, max_wait: Duration) -> Option<Vec<TrackDesc>> {
         let deadline = tokio::time::Instant::now() + max_wait;
         loop {
@@ -98,7 +99,7 @@ impl Directory {
     fn live_tracks(&self, key: &StreamKey) -> Option<Vec<TrackDesc>> {
         let entries = self.entries.lock();
         let e = entries.get(key)?;
-        (e.source.is_some() || e.orphaned).then(|| e.tracks.clone())
+        e.source.is_some().then(|| e.tracks.clone())
     }
 
     fn project(key: &StreamKey, e: &Entry, now: Instant) -> StreamSnapshot {

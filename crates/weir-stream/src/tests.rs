@@ -173,6 +173,11 @@ async fn waiting_player_wakes_when_source_arrives() {
     h.claim_source(&key("a"), local("s1", 1), Instant::now()).unwrap();
     assert_eq!(waiter.await.unwrap(), Some(av()));
     assert_eq!(dir.wait_for_source(&key("b"), Duration::from_millis(30)).await, None);
+    // An orphaned stream makes a new sink wait for its source to return.
+    let id = h.find(&key("a")).unwrap();
+    h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
+    h.release_source(id, "s1", Instant::now());
+    assert_eq!(dir.wait_for_source(&key("a"), Duration::from_millis(30)).await, None);
 }
 
 // ---------------------------------------------------------------------------------------------
