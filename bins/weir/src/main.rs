@@ -213,6 +213,7 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     let state = weir_http::HttpState {
         sessions: Arc::new(engine.clone()),
         directory: engine.directory(),
+        streams: Some(Arc::new(engine.clone())),
         config: config.clone(),
         ice_servers: ice_server_links(&config),
         started: Instant::now(),

@@ -18,22 +18,22 @@ use crate::util::{self, Args};
 use crate::{check_secret, AuthFailure, Inner, Shared};
 
 #[derive(Serialize)]
-struct Data<T: Serialize> {
-    code: i32,
-    data: T,
+pub(crate) struct Data<T: Serialize> {
+    pub(crate) code: i32,
+    pub(crate) data: T,
 }
 
 #[derive(Serialize)]
-struct CodeMsg<'a> {
-    code: i32,
-    msg: &'a str,
+pub(crate) struct CodeMsg<'a> {
+    pub(crate) code: i32,
+    pub(crate) msg: &'a str,
 }
 
-fn reply(inner: &Inner, status: StatusCode, value: &impl Serialize) -> Response {
+pub(crate) fn reply(inner: &Inner, status: StatusCode, value: &impl Serialize) -> Response {
     util::json_with(status, &util::json_content_type(inner.cfg()), value)
 }
 
-fn authorize(inner: &Inner, req: &Request) -> Result<(), Response> {
+pub(crate) fn authorize(inner: &Inner, req: &Request) -> Result<(), Response> {
     let args = Args::from_parts(req.uri().query(), &axum::http::HeaderMap::new());
     let secret = args
         .query("secret")

@@ -13,6 +13,7 @@
 //! | `/rtc/v1/whip/`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/` (± trailing `/`) | POST, DELETE | SRS WHIP/WHEP |
 //! | `/rtc/v1/publish/`, `/rtc/v1/play/` (± trailing `/`) | POST | SRS JSON API |
 //! | `/api/v1/sessions`, `/api/v1/sessions/{id}`, `/api/v1/streams`, `/api/v1/server` | GET | Weir stats (secret) |
+//! | `/api/v1/testsrc[/{app}/{*stream}]`, `/api/v1/probe/{app}/{*stream}` | GET, POST, DELETE | test pattern source, stream probe (secret) |
 //! | `/`, `/demo/publish.html`, `/demo/play.html`, `/demo/call.html`, `/demo/style.css`, `/demo/demo.js`, `/favicon.ico` | GET | demo pages |
 //!
 //! `/index/api/*` names match case-insensitively, as in ZLMediaKit. `OPTIONS` is answered for
@@ -26,6 +27,7 @@ pub mod candidates;
 mod api;
 mod demo;
 mod srs;
+mod streams_api;
 mod util;
 mod whip;
 mod zlm;
@@ -44,7 +46,7 @@ use axum::Router;
 use parking_lot::Mutex;
 use weir_config::Config;
 use weir_core::{SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
-use weir_stream::Directory;
+use weir_stream::{Directory, StreamService};
 
 use crate::candidates::{CandidateInput, CandidateOverride};
 
@@ -53,6 +55,8 @@ pub struct HttpState {
     pub sessions: Arc<dyn SessionService>,
     /// The streams as the media engine's hub publishes them.
     pub directory: Arc<Directory>,
+    /// Where the stream tools (test source, probe) publish and subscribe; `None`: they answer 501.
+    pub streams: Option<Arc<dyn StreamService>>,
     pub config: Arc<Config>,
     /// Ready-made `Link` header values for ICE servers (RFC 9725 section 4.6); may be empty.
     pub ice_servers: IceServers,
@@ -80,6 +84,8 @@ pub(crate) struct Inner {
     pub(crate) allow: Vec<weir_core::net::IpRange>,
     /// ICE generation per session (1 unless restarted through PATCH); the ETag is derived from it.
     etags: Mutex<HashMap<String, u32>>,
+    /// Test pattern sources started through the API, and the probe (`streams_api.rs`).
+    pub(crate) test_sources: Option<weir_testsrc::TestSources>,
 }
 
 pub(crate) type Shared = Arc<Inner>;
@@ -192,6 +198,7 @@ fn make_etag(id: &str, generation: u32) -> String {
 pub fn router(state: HttpState) -> Router {
     let inner: Shared = Arc::new(Inner {
         allow: state.config.http.allow_ip_ranges(),
+        test_sources: state.streams.clone().map(weir_testsrc::TestSources::new),
         st: state,
         etags: Mutex::new(HashMap::new()),
     });
@@ -220,6 +227,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/sessions/{*id}", get(api::session))
         .route("/api/v1/streams", get(api::streams))
         .route("/api/v1/server", get(api::server))
+        .route("/api/v1/testsrc", get(streams_api::list))
+        .route("/api/v1/testsrc/{app}/{*stream}", post(streams_api::start).delete(streams_api::stop))
+        .route("/api/v1/probe/{app}/{*stream}", get(streams_api::probe))
         // Pages
         .route("/", get(demo::index))
         .route("/index.html", get(demo::index))

@@ -186,6 +186,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
     let state = HttpState {
         sessions: fake.clone(),
         directory,
+        streams: None,
         config: Arc::new(cfg),
         ice_servers: weir_http::static_ice_servers(vec![
             "<stun:127.0.0.1:3478>; rel=\"ice-server\"".into(),

@@ -99,21 +99,35 @@ impl SourcePort {
         self.shared.keyframe_wanted.swap(false, Ordering::AcqRel)
     }
 
-    /// Waits until a keyframe is wanted (and clears the request) or the source is closed.
-    pub async fn keyframe_requested(&self) {
-        loop {
-            let notified = self.shared.keyframe.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.take_keyframe_request() || self.is_closed() {
-                return;
-            }
-            notified.await;
-        }
+    /// The port's keyframe requests, to wait on from a task that also pushes (the ring's
+    /// producer side cannot be shared across an await).
+    pub fn keyframe_requests(&self) -> KeyframeRequests {
+        KeyframeRequests { shared: self.shared.clone() }
     }
 
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Keyframe requests of a source port (see [`SourcePort::keyframe_requests`]).
+#[derive(Clone)]
+pub struct KeyframeRequests {
+    shared: Arc<SourceShared>,
+}
+
+impl KeyframeRequests {
+    /// Waits until a keyframe is wanted (and clears the request) or the source is closed.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.shared.keyframe.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.keyframe_wanted.swap(false, Ordering::AcqRel) || self.shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

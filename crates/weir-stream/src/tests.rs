@@ -296,7 +296,7 @@ async fn a_foreign_source_feeds_local_and_foreign_sinks_and_leaves_when_dropped(
     // A local sink asks for a keyframe: the throttle lets it through once a second interval
     // passed, then the port learns of it.
     assert_eq!(h.request_keyframe(id, t0 + Duration::from_secs(1)), None);
-    tokio::time::timeout(Duration::from_secs(1), source.keyframe_requested()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), source.keyframe_requests().wait()).await.unwrap();
 
     drop(source);
     h.poll_foreign(t0);
