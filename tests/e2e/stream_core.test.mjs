@@ -108,6 +108,14 @@ ctx.test('a test pattern source (no WebRTC behind it) plays in Chromium over WHE
     assert.equal(info.tx.direct_egress, true, 'the player of an adapter source uses direct egress');
     assert.ok(info.fast_start.cached_packets_sent > 0 || info.fast_start.first_keyframe_after_ms != null, 'the player started at a keyframe');
 
+    // A stream-core sink reads the adapter source too: complete, in order, flags as the payloads say.
+    const probe = (await api('GET', `/api/v1/probe/live/${stream}?ms=1500`)).data;
+    const pv = probe.per_track.find((x) => x.kind === 'video');
+    ctx.log(t, 'probe of the pattern (video)', pv);
+    assert.ok(pv.units > 20 && pv.missing === 0 && pv.out_of_order === 0, `pattern video through the probe: ${JSON.stringify(pv)}`);
+    assert.equal(pv.keyframe_flag_mismatches, 0, 'the pattern flags its keyframes as the payloads say');
+    assert.equal(pv.first_is_keyframe, true);
+
     // The adapter source leaves and comes back within continue_push_ms: the WebRTC player's
     // PeerConnection stays and keeps decoding the new source (a new epoch of the stream).
     await api('DELETE', `/api/v1/testsrc/live/${stream}`);

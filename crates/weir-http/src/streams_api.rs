@@ -19,17 +19,26 @@ use axum::response::Response;
 use serde::Serialize;
 use weir_core::StreamKey;
 use weir_stream::{HubError, StreamError};
-use weir_testsrc::{PatternConfig, TestSourceError};
+use weir_testsrc::{PatternConfig, TestSourceError, TestSources};
 
 use crate::api::{authorize, reply, CodeMsg, Data};
 use crate::util::{self, Args};
 use crate::Shared;
 
-fn stream_key(inner: &Shared, req: &Request, app: &str, stream: &str) -> Result<StreamKey, Response> {
+/// What every stream tool call checks first: the secret, that the server has the tools, and for
+/// a stream's route its key.
+fn admit<'a>(inner: &'a Shared, req: &Request) -> Result<&'a TestSources, Response> {
+    authorize(inner, req)?;
+    inner.test_sources.as_ref().ok_or_else(|| reply(inner, StatusCode::NOT_IMPLEMENTED, &CodeMsg { code: -1, msg: "this server has no stream service" }))
+}
+
+fn admit_stream<'a>(inner: &'a Shared, req: &Request, app: &str, stream: &str) -> Result<(&'a TestSources, StreamKey), Response> {
+    let sources = admit(inner, req)?;
     let args = Args::from_parts(req.uri().query(), req.headers());
     let vhost = util::vhost_of(inner.cfg(), args.query("vhost"), util::host_header(req).as_deref());
-    StreamKey::new(&vhost, app, stream)
-        .map_err(|e| reply(inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &format!("bad stream name: {e}") }))
+    let key = StreamKey::new(&vhost, app, stream)
+        .map_err(|e| reply(inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &format!("bad stream name: {e}") }))?;
+    Ok((sources, key))
 }
 
 fn stream_error(inner: &Shared, e: &StreamError) -> Response {
@@ -43,25 +52,16 @@ fn stream_error(inner: &Shared, e: &StreamError) -> Response {
     reply(inner, status, &CodeMsg { code: -500, msg: &e.to_string() })
 }
 
-fn unavailable(inner: &Shared) -> Response {
-    reply(inner, StatusCode::NOT_IMPLEMENTED, &CodeMsg { code: -1, msg: "this server has no stream service" })
-}
-
 pub(crate) async fn list(State(inner): State<Shared>, req: Request) -> Response {
-    if let Err(r) = authorize(&inner, &req) {
-        return r;
+    match admit(&inner, &req) {
+        Ok(sources) => reply(&inner, StatusCode::OK, &Data { code: 0, data: sources.list() }),
+        Err(r) => r,
     }
-    let Some(sources) = &inner.test_sources else { return unavailable(&inner) };
-    reply(&inner, StatusCode::OK, &Data { code: 0, data: sources.list() })
 }
 
 pub(crate) async fn start(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
-    if let Err(r) = authorize(&inner, &req) {
-        return r;
-    }
-    let Some(sources) = &inner.test_sources else { return unavailable(&inner) };
-    let key = match stream_key(&inner, &req, &app, &stream) {
-        Ok(k) => k,
+    let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let args = Args::from_parts(req.uri().query(), req.headers());
@@ -94,12 +94,8 @@ pub(crate) async fn start(State(inner): State<Shared>, Path((app, stream)): Path
 }
 
 pub(crate) async fn stop(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
-    if let Err(r) = authorize(&inner, &req) {
-        return r;
-    }
-    let Some(sources) = &inner.test_sources else { return unavailable(&inner) };
-    let key = match stream_key(&inner, &req, &app, &stream) {
-        Ok(k) => k,
+    let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     if sources.stop(&key) {
@@ -114,12 +110,8 @@ pub(crate) async fn stop(State(inner): State<Shared>, Path((app, stream)): Path<
 }
 
 pub(crate) async fn probe(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
-    if let Err(r) = authorize(&inner, &req) {
-        return r;
-    }
-    let Some(sources) = &inner.test_sources else { return unavailable(&inner) };
-    let key = match stream_key(&inner, &req, &app, &stream) {
-        Ok(k) => k,
+    let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let args = Args::from_parts(req.uri().query(), req.headers());

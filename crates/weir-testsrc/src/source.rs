@@ -118,6 +118,8 @@ impl PatternStream {
             packetize(&frame.nals, MAX_PAYLOAD, &mut self.payloads);
             let n = self.payloads.len();
             for (i, p) in self.payloads.drain(..).enumerate() {
+                // The parameter sets and the start of the IDR slice: where a decoder can start.
+                let keyframe = frame.keyframe && (i == 0 || starts_idr_slice(&p));
                 out.push(MediaUnit {
                     payload: Arc::from(p),
                     arrival: now,
@@ -125,8 +127,7 @@ impl PatternStream {
                     ts: frame.rtp_timestamp.wrapping_add(self.video_ts_offset),
                     track: VIDEO_TRACK,
                     marker: i + 1 == n,
-                    // The parameter sets and the start of the IDR slice: where a decoder can start.
-                    keyframe: frame.keyframe && (i == 0 || starts_idr_slice(&p)),
+                    keyframe,
                     ext: MediaExt { capture_time: capture, ..Default::default() },
                 });
                 self.video_seq += 1;
