@@ -202,7 +202,7 @@ impl<'a> BitReader<'a> {
         (if k % 2 == 1 { (k + 1) / 2 } else { -k / 2 }) as i32
     }
     pub(crate) fn byte_aligned(&self) -> bool {
-        self.pos % 8 == 0
+        self.pos.is_multiple_of(8)
     }
     pub(crate) fn bits_left(&self) -> usize {
         self.data.len() * 8 - self.pos

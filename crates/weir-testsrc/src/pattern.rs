@@ -142,7 +142,7 @@ impl PatternEncoder {
     /// `16..=1920` and `16..=1088`, `fps` in `1..=90000`, `gop_frames >= 1`
     /// (an IDR picture every `gop_frames` frames, the first frame included).
     pub fn new(width: u16, height: u16, fps: u32, gop_frames: u32) -> Result<Self, PatternError> {
-        let dims_ok = |v: u16, max: u16| v >= 16 && v <= max && v % 16 == 0;
+        let dims_ok = |v: u16, max: u16| v >= 16 && v <= max && v.is_multiple_of(16);
         if !dims_ok(width, 1920) || !dims_ok(height, 1088) {
             return Err(PatternError::InvalidDimensions { width, height });
         }
