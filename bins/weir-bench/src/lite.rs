@@ -20,6 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_turn::stun::{self, attr, method, Class, MessageBuilder};
 
+// The WHEP offer the player sends and what it reads from the answer.
+mod sdp;
+pub use sdp::{offer, parse_answer};
+
 pub const ABS_CAPTURE_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
 const ABS_CAPTURE_TIME_ID: u8 = 7;
 const ICE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -214,112 +218,6 @@ pub struct LitePlayer {
     media_seen: u64,
     scratch: Vec<u8>,
     rtcp: Vec<u8>,
-}
-
-/// The WHEP offer: recv-only H264 (several profiles, each with RTX) and Opus, abs-capture-time,
-/// our DTLS fingerprint, `a=setup:active` (we are the DTLS client).
-pub fn offer(ufrag: &str, pwd: &str, fingerprint: &str) -> String {
-    let session = format!(
-        "v=0\r\no=- {} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n",
-        rand_u32()
-    );
-    let common = format!(
-        "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\na=ice-options:trickle\r\n\
-a=fingerprint:sha-256 {fingerprint}\r\na=setup:active\r\na=extmap:{ABS_CAPTURE_TIME_ID} {ABS_CAPTURE_TIME_URI}\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n"
-    );
-    let mut v = format!("m=video 9 UDP/TLS/RTP/SAVPF 102 103 104 105 106 107 108 109\r\n{common}a=mid:0\r\n");
-    for (pt, plid) in [(102, "42001f"), (104, "42e01f"), (106, "4d001f"), (108, "64001f")] {
-        v.push_str(&format!(
-            "a=rtpmap:{pt} H264/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n\
-a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}\r\n\
-a=rtpmap:{} rtx/90000\r\na=fmtp:{} apt={pt}\r\n",
-            pt + 1,
-            pt + 1
-        ));
-    }
-    let a = format!(
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{common}a=mid:1\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n"
-    );
-    format!("{session}{v}{a}")
-}
-
-/// What the player needs from the answer.
-#[derive(Debug, Default, PartialEq)]
-pub struct Answer {
-    pub ufrag: String,
-    pub pwd: String,
-    pub fingerprint: String,
-    pub setup: String,
-    pub candidates: Vec<SocketAddr>,
-    pub video_pts: Vec<u8>,
-    pub audio_pts: Vec<u8>,
-    pub rtx_pts: Vec<u8>,
-    pub abs_id: Option<u8>,
-}
-
-pub fn parse_answer(sdp: &str) -> Result<Answer, String> {
-    let mut a = Answer::default();
-    let mut media = "";
-    let mut rtx_candidates: Vec<u8> = Vec::new();
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(m) = line.strip_prefix("m=") {
-            media = if m.starts_with("video") {
-                "video"
-            } else if m.starts_with("audio") {
-                "audio"
-            } else {
-                "other"
-            };
-        } else if let Some(v) = line.strip_prefix("a=ice-ufrag:") {
-            a.ufrag = v.to_owned();
-        } else if let Some(v) = line.strip_prefix("a=ice-pwd:") {
-            a.pwd = v.to_owned();
-        } else if let Some(v) = line.strip_prefix("a=fingerprint:sha-256 ") {
-            a.fingerprint = v.trim().to_ascii_uppercase();
-        } else if let Some(v) = line.strip_prefix("a=setup:") {
-            a.setup = v.to_owned();
-        } else if let Some(v) = line.strip_prefix("a=candidate:") {
-            // foundation component transport priority address port typ ...
-            let f: Vec<&str> = v.split_whitespace().collect();
-            if f.len() >= 6 && f[2].eq_ignore_ascii_case("udp") {
-                if let (Ok(ip), Ok(port)) = (f[4].parse::<std::net::IpAddr>(), f[5].parse::<u16>()) {
-                    a.candidates.push(SocketAddr::new(ip, port));
-                }
-            }
-        } else if let Some(v) = line.strip_prefix("a=extmap:") {
-            let mut it = v.split_whitespace();
-            let id = it.next().and_then(|i| i.split('/').next()).and_then(|i| i.parse().ok());
-            if it.next() == Some(ABS_CAPTURE_TIME_URI) {
-                a.abs_id = id;
-            }
-        } else if let Some(v) = line.strip_prefix("a=rtpmap:") {
-            let mut it = v.split_whitespace();
-            let Some(pt) = it.next().and_then(|p| p.parse::<u8>().ok()) else { continue };
-            let codec = it.next().unwrap_or("").to_ascii_lowercase();
-            if codec.starts_with("rtx/") {
-                rtx_candidates.push(pt);
-            } else if media == "video" {
-                a.video_pts.push(pt);
-            } else if media == "audio" {
-                a.audio_pts.push(pt);
-            }
-        }
-    }
-    a.rtx_pts = rtx_candidates;
-    if a.ufrag.is_empty() || a.pwd.is_empty() {
-        return Err("answer without ICE credentials".into());
-    }
-    if a.fingerprint.is_empty() {
-        return Err("answer without a sha-256 fingerprint".into());
-    }
-    if a.candidates.is_empty() {
-        return Err("answer without a UDP candidate".into());
-    }
-    if a.setup != "passive" {
-        return Err(format!("answer a=setup:{} (we offered active)", a.setup));
-    }
-    Ok(a)
 }
 
 /// The next RTCP report interval, uniform in [0.5, 1.5] x `RR_EVERY`, from a xorshift32 state
@@ -820,55 +718,4 @@ impl LitePlayer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_intervals_are_spread_around_one_second() {
-        let mut state = 0x1234_5679;
-        let draws: Vec<f64> = (0..2000).map(|_| report_interval(&mut state).as_secs_f64()).collect();
-        assert!(draws.iter().all(|d| (0.5..=1.5).contains(d)));
-        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-        assert!((0.95..1.05).contains(&mean), "{mean}");
-        // Both halves of the range are used: two players do not stay in step.
-        assert!(draws.iter().any(|&d| d < 0.6) && draws.iter().any(|&d| d > 1.4));
-    }
-
-    #[test]
-    fn answer_parsing() {
-        let sdp = "v=0\r\na=ice-ufrag:abc\r\na=ice-pwd:secretsecret\r\na=fingerprint:sha-256 aa:BB\r\na=setup:passive\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 104 105\r\na=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time\r\n\
-a=rtpmap:104 H264/90000\r\na=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=104\r\n\
-a=candidate:1 1 udp 2130706431 127.0.0.1 8000 typ host\r\na=candidate:2 1 tcp 1 127.0.0.1 8000 typ host tcptype passive\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
-        let a = parse_answer(sdp).unwrap();
-        assert_eq!(a.ufrag, "abc");
-        assert_eq!(a.fingerprint, "AA:BB");
-        assert_eq!(a.candidates, vec!["127.0.0.1:8000".parse().unwrap()]);
-        assert_eq!((a.video_pts.clone(), a.rtx_pts.clone(), a.audio_pts.clone()), (vec![104], vec![105], vec![111]));
-        assert_eq!(a.abs_id, Some(7));
-        assert!(parse_answer(&sdp.replace("a=setup:passive", "a=setup:active")).is_err());
-        assert!(parse_answer("garbage").is_err());
-    }
-
-    #[test]
-    fn offer_is_recvonly_active_with_abs_capture_time() {
-        let o = offer("uf", "pw", "AA:BB");
-        assert!(o.contains("a=setup:active"));
-        assert!(o.contains("a=recvonly"));
-        assert!(o.contains(ABS_CAPTURE_TIME_URI));
-        assert_eq!(o.matches("m=").count(), 2);
-    }
-
-    #[test]
-    fn histogram_quantiles() {
-        let mut h = Histogram::default();
-        for us in [5, 15, 25, 1000, 300_000] {
-            h.add(us);
-        }
-        assert_eq!(h.count(), 5);
-        assert_eq!(h.quantile_ms(0.0), 0.01);
-        assert_eq!(h.quantile_ms(0.5), 0.03);
-        assert!(h.quantile_ms(1.0).is_infinite());
-    }
-}
+mod tests;

@@ -21,7 +21,7 @@
 //! a black border that bounces diagonally by one macroblock per frame. P
 //! pictures re-send only the box (I_PCM) and the background under its
 //! previous position (I_PCM); everything else is P_Skip. The content itself
-//! is drawn in `pattern_picture.rs`; `pattern_tests.rs` holds a small
+//! is drawn in `pattern/picture.rs`; `pattern/tests.rs` holds a small
 //! parser/decoder that checks every syntax element and sample.
 //!
 //! Size and rate: an IDR picture costs about 386 bytes per macroblock
@@ -432,10 +432,8 @@ fn write_pcm_mb(w: &mut BitWriter, mb_type: u32, samples: &[u8; PCM_BYTES]) {
     w.bytes(samples);
 }
 
-// The picture content (colour bars, ramp, box) lives in pattern_picture.rs.
-#[path = "pattern_picture.rs"]
+// The picture content (colour bars, ramp, box) lives in pattern/picture.rs.
 mod picture;
 
 #[cfg(test)]
-#[path = "pattern_tests.rs"]
 mod tests;
