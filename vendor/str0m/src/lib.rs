@@ -942,6 +942,8 @@ pub struct Rtc {
     // Last timeout returned by `poll_output`, reused while the readiness says
     // the timeout is still valid.
     cached_timeout: Instant,
+    // weir patch: see `last_authenticated_input`.
+    dtls_authenticated_rx_at: Option<Instant>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1315,6 +1317,7 @@ impl Rtc {
             close_dtls_started: false,
             readiness: Readiness::armed(),
             cached_timeout: start,
+            dtls_authenticated_rx_at: None,
         })
     }
 
@@ -1343,6 +1346,14 @@ impl Rtc {
     /// ```
     pub fn is_alive(&self) -> bool {
         self.state != RtcState::Closed
+    }
+
+    /// weir patch: when input that only a holder of this session's keys can make last arrived:
+    /// an SRTP packet with a new sequence number or an SRTCP packet that passed authentication,
+    /// or a DTLS record that decrypted after the handshake. `None` before any. STUN checks are
+    /// not counted here (str0m drops a forged one silently; the application verifies those).
+    pub fn last_authenticated_input(&self) -> Option<Instant> {
+        self.session.authenticated_rx_at.max(self.dtls_authenticated_rx_at)
     }
 
     /// Force disconnects the instance making [`Rtc::is_alive()`] return `false`.
@@ -1748,6 +1759,8 @@ impl Rtc {
                     }
                 }
                 DtlsOutput::ApplicationData(data) => {
+                    // weir patch: a record that decrypted under the session's DTLS keys.
+                    self.dtls_authenticated_rx_at = Some(self.last_now);
                     self.sctp.handle_input(self.last_now, data);
                 }
                 DtlsOutput::BufferTooSmall { needed } => {
@@ -2212,6 +2225,22 @@ impl Rtc {
                 drop(readiness.wake());
             }
             Dtls(dtls_packet) => {
+                // weir patch: an ICE-lite agent has no send address until the controlling peer
+                // nominates a pair (USE-CANDIDATE), which Chromium does one ping interval
+                // (~50-60 ms) after its first successful check; its DTLS ClientHello comes
+                // right after that first check, and our answer flight would wait for the
+                // nomination. RFC 8445 section 12.1 allows sending on any valid pair before
+                // one is selected: DTLS that arrives from an address whose STUN check passed
+                // MESSAGE-INTEGRITY (`remote_addrs` only holds those) is answered on that same
+                // 5-tuple until the nomination replaces it.
+                if self.send_addr.is_none() && ice.ice_lite() && self.remote_addrs.contains(&r.source) {
+                    debug!("ICE-lite: DTLS answered on the checked pair before nomination: {:?}", Pii(r.source));
+                    self.send_addr = Some(SendAddr {
+                        proto: r.proto,
+                        source: r.destination,
+                        destination: r.source,
+                    });
+                }
                 // A failed receive can still change DTLS state and timers.
                 let _wake = readiness.wake();
                 dtls.handle_receive(dtls_packet)?;

@@ -138,6 +138,14 @@ pub(crate) struct Session {
     // Pending application-specific feedback (PSFB FMT=15) messages to emit as events.
     pending_app_feedback: Option<AppSpecificFeedback>,
 
+    /// weir patch: when an SRTP or SRTCP packet last passed authentication (new RTP sequence
+    /// numbers only, so a replayed packet does not count). Lets the application keep a session
+    /// alive on proof that the peer holds the keys (RFC 7675 allows any authenticated traffic
+    /// to be used as consent evidence when the peer does not send checks on an active pair).
+    pub(crate) authenticated_rx_at: Option<Instant>,
+    /// weir patch: highest SRTCP index accepted per sender SSRC (at most 8 SSRCs).
+    srtcp_highest: Vec<(u32, u32)>,
+
     /// Target MTU (start) and warn threshold (end). Buffer sizing uses the
     /// target; oversized outgoing datagrams above the warn threshold log a warning.
     mtu: RangeInclusive<usize>,
@@ -226,6 +234,8 @@ impl Session {
                 None
             },
             pending_app_feedback: None,
+            authenticated_rx_at: None,
+            srtcp_highest: Vec::new(),
             mtu: config.mtu.clone(),
             #[cfg(feature = "_internal_test_exports")]
             pending_probe: None,
@@ -704,6 +714,8 @@ impl Session {
                 return;
             }
         };
+        // weir patch: see `authenticated_rx_at`.
+        self.authenticated_rx_at = Some(now);
 
         let data = if header.has_padding {
             match RtpHeader::unpad_payload(data) {
@@ -916,6 +928,27 @@ impl Session {
     fn handle_rtcp(&mut self, now: Instant, buf: &[u8], wake: &mut Wake) -> Option<()> {
         let srtp: &mut SrtpContext = self.srtp_rx.as_mut()?;
         let unprotected = srtp.unprotect_rtcp(buf)?;
+        // weir patch: see `authenticated_rx_at`. str0m keeps no SRTCP replay list, so only a
+        // packet with a higher SRTCP index than any before from its SSRC counts.
+        if let (Some(index), Some(ssrc)) = (srtp.srtcp_index(buf), buf.get(4..8)) {
+            let ssrc = u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]]);
+            let known = self.srtcp_highest.iter().position(|(s, _)| *s == ssrc);
+            let fresh = match known {
+                Some(i) if index > self.srtcp_highest[i].1 => {
+                    self.srtcp_highest[i].1 = index;
+                    true
+                }
+                Some(_) => false,
+                None if self.srtcp_highest.len() < 8 => {
+                    self.srtcp_highest.push((ssrc, index));
+                    true
+                }
+                None => false,
+            };
+            if fresh {
+                self.authenticated_rx_at = Some(now);
+            }
+        }
 
         Rtcp::read_packet(&unprotected, &mut self.feedback_rx);
         let mut need_configure_pacer = false;

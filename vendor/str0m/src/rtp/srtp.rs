@@ -559,6 +559,20 @@ impl SrtpContext {
     //
     //                  |--------------------------------------|
     //                              encrypted (aes)
+    /// weir patch: the 31-bit SRTCP index of a protected packet (RFC 3711 section 3.4, RFC
+    /// 7714 section 9.1), where the profile puts it; no MKI. Only meaningful once
+    /// `unprotect_rtcp` accepted the packet.
+    pub fn srtcp_index(&self, buf: &[u8]) -> Option<u32> {
+        let tag = match &self.rtcp {
+            Derived::Aes128CmSha1_80 { .. } => Aes128CmSha1_80::HMAC_TAG_LEN,
+            Derived::AeadAes128Gcm { .. } | Derived::AeadAes256Gcm { .. } => 0,
+        };
+        let end = buf.len().checked_sub(tag)?;
+        let start = end.checked_sub(SRTCP_INDEX_LEN)?;
+        let b: [u8; 4] = buf.get(start..end)?.try_into().ok()?;
+        Some(u32::from_be_bytes(b) & 0x7fff_ffff)
+    }
+
     pub fn unprotect_rtcp(&mut self, buf: &[u8]) -> Option<Vec<u8>> {
         match &mut self.rtcp {
             Derived::Aes128CmSha1_80 { key, salt, dec, .. } => {
