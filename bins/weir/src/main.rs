@@ -61,6 +61,7 @@ fn engine_config(c: &Config) -> Result<EngineConfig> {
         udp_bind: (c.rtc.port != 0).then(|| SocketAddr::new(rtc_ip, c.rtc.port)),
         tcp_bind: (c.rtc.tcp_port != 0).then(|| SocketAddr::new(rtc_ip, c.rtc.tcp_port)),
         timeout: Duration::from_secs(c.rtc.timeout_sec),
+        consent_from_authenticated_media: c.rtc.consent_mode == weir_config::ConsentMode::Authenticated,
         continue_push: Duration::from_millis(c.protocol.continue_push_ms),
         audio_pref: c.rtc.preferred_audio(),
         video_pref: c.rtc.preferred_video(),

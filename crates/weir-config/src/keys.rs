@@ -59,6 +59,7 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."port" => port, port, show_num),
     key!(rtc."tcpPort" => tcp_port, port, show_num),
     key!(rtc."timeoutSec" => timeout_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(rtc."consentMode" => consent_mode, consent_mode, show_consent_mode),
     key!(rtc."externIP" => extern_ip, extern_ips, show_text),
     key!(rtc."preferredCodecA" => preferred_codec_a, text, show_text),
     key!(rtc."preferredCodecV" => preferred_codec_v, text, show_text),
@@ -323,6 +324,14 @@ where
     }
 }
 
+fn consent_mode(v: &str) -> Result<crate::ConsentMode, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "stun" => Ok(crate::ConsentMode::Stun),
+        "authenticated" => Ok(crate::ConsentMode::Authenticated),
+        _ => Err("`stun` or `authenticated`".to_owned()),
+    }
+}
+
 fn port(v: &str) -> Result<u16, String> {
     v.parse::<u16>()
         .map_err(|_| "a port number in 0..=65535".to_owned())
@@ -450,6 +459,14 @@ fn bearer_tokens(v: &str) -> Result<String, String> {
 
 fn show_text(v: &str) -> String {
     v.to_owned()
+}
+
+fn show_consent_mode(v: &crate::ConsentMode) -> String {
+    match v {
+        crate::ConsentMode::Stun => "stun",
+        crate::ConsentMode::Authenticated => "authenticated",
+    }
+    .to_owned()
 }
 
 fn show_bool(v: &bool) -> String {

@@ -77,6 +77,18 @@ pub struct ProtocolConfig {
     pub continue_push_ms: u64,
 }
 
+/// `[rtc] consentMode`: which traffic proves that a peer still wants the session (RFC 7675).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentMode {
+    /// Only STUN Binding requests whose MESSAGE-INTEGRITY checks out (what browsers send every
+    /// few seconds).
+    Stun,
+    /// Those, and any packet that only a holder of the session's keys can make: SRTP with a new
+    /// sequence number, SRTCP, DTLS records after the handshake. Clients that send no checks
+    /// while media flows (pion, many embedded stacks) stay connected.
+    Authenticated,
+}
+
 /// `[rtc]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct RtcConfig {
@@ -86,8 +98,10 @@ pub struct RtcConfig {
     pub port: u16,
     /// `tcpPort`: ICE-TCP media port, RFC 4571 framing (0 disables TCP).
     pub tcp_port: u16,
-    /// `timeoutSec`: a session without STUN consent or media for this long is closed.
+    /// `timeoutSec`: a session without consent (see `consentMode`) for this long is closed.
     pub timeout_sec: u64,
+    /// `consentMode` (Weir): what keeps a session alive.
+    pub consent_mode: ConsentMode,
     /// `externIP`: comma list of IPv4/IPv6 addresses (or `$ENV_NAME`) to advertise; `*` means
     /// every interface address. Empty: the request's Host if it is an IP, else interface addresses.
     pub extern_ip: String,
@@ -218,6 +232,7 @@ impl Config {
                 port: 0,
                 tcp_port: 0,
                 timeout_sec: 0,
+                consent_mode: ConsentMode::Authenticated,
                 extern_ip: String::new(),
                 preferred_codec_a: String::new(),
                 preferred_codec_v: String::new(),

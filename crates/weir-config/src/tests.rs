@@ -47,6 +47,7 @@ fn expected_defaults() -> Config {
             port: 8000,
             tcp_port: 8000,
             timeout_sec: 15,
+            consent_mode: ConsentMode::Authenticated,
             extern_ip: "".into(),
             preferred_codec_a: "opus,PCMU,PCMA".into(),
             preferred_codec_v: "H264,H265,AV1,VP9,VP8".into(),
@@ -170,6 +171,15 @@ fn file_overrides_defaults() {
     // Untouched keys keep their defaults.
     assert_eq!(c.rtc.tcp_port, 8000);
     assert_eq!(c.general, expected_defaults().general);
+}
+
+#[test]
+fn consent_mode_reads_and_prints() {
+    let loaded = ok("[rtc]\nconsentMode=STUN\n");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.rtc.consent_mode, ConsentMode::Stun);
+    assert!(loaded.config.to_ini().contains("\nconsentMode=stun\n"));
+    assert!(expected_defaults().to_ini().contains("\nconsentMode=authenticated\n"));
 }
 
 #[test]
@@ -407,6 +417,7 @@ fn bad_values_are_errors_with_good_messages() {
         ("[rtc]\nicePort=abc\n", "invalid value `abc` for [rtc] icePort (line 2): expected a port number in 0..=65535"),
         ("[rtc]\niceTransportPolicy=3\n", "invalid value `3` for [rtc] iceTransportPolicy (line 2): expected an integer in 0..=2"),
         ("[rtc]\ntimeoutSec=0\n", "invalid value `0` for [rtc] timeoutSec (line 2): expected an integer in 1..=86400"),
+        ("[rtc]\nconsentMode=media\n", "invalid value `media` for [rtc] consentMode (line 2): expected `stun` or `authenticated`"),
         ("[http]\nmaxReqSize=1023\n", "invalid value `1023` for [http] maxReqSize (line 2): expected an integer in 1024..=16777216"),
         ("[http]\nmaxReqSize=16777217\n", "invalid value `16777217` for [http] maxReqSize (line 2): expected an integer in 1024..=16777216"),
         ("[http]\nmaxReqSize=\n", "invalid value `` for [http] maxReqSize (line 2): expected an integer in 1024..=16777216"),
@@ -558,7 +569,7 @@ fn round_trip_changed() {
         forwarded_ip_header=X-Real-IP\nkeepAliveSecond=86400\n\
         [general]\nenableVhost=yes\nmaxStreamWaitMS=0\nmediaServerId=id with spaces\n\
         [protocol]\ncontinue_push_ms=86400000\n\
-        [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nexternIP=*,$IP, 2001:db8::1\n\
+        [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nconsentMode=stun\nexternIP=*,$IP, 2001:db8::1\n\
         preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ningressMinDatagrams=2\ndirectEgress=0\n\
         gopCacheMaxPackets=0\nkeyframeRequestIntervalMS=86400000\nmaxSessions=1000000\necho=0\n\
         datachannel_echo=1\ndatachannel_relay_players=1\ndatachannelMaxMessageSize=1024\ndatachannelBufferBytes=65536\ndatachannelNegotiatedIds=4,40\nsignalingPort=1\nsignalingSslPort=2\nsignalingSslCert=/c.pem\nsignalingSslKey=/k.pem\n\

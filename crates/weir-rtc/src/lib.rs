@@ -56,6 +56,9 @@ pub struct EngineConfig {
     pub tcp_bind: Option<SocketAddr>,
     /// Consent / inactivity timeout (`rtc.timeoutSec`).
     pub timeout: Duration,
+    /// `rtc.consentMode=authenticated`: SRTP, SRTCP and DTLS input that passes the session's
+    /// keys renews consent too, not only authenticated STUN checks (see `shard.rs`, housekeeping).
+    pub consent_from_authenticated_media: bool,
     /// Grace period for a reconnecting publisher (`protocol.continue_push_ms`).
     pub continue_push: Duration,
     pub audio_pref: Vec<String>,
@@ -95,6 +98,7 @@ impl Default for EngineConfig {
             udp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
             tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
             timeout: Duration::from_secs(15),
+            consent_from_authenticated_media: true,
             continue_push: Duration::from_secs(15),
             audio_pref: vec!["opus".into(), "PCMU".into(), "PCMA".into()],
             video_pref: ["H264", "H265", "AV1", "VP9", "VP8"].iter().map(|s| s.to_string()).collect(),

@@ -258,6 +258,26 @@ impl Session {
         }
     }
 
+    /// When the peer last proved it still wants this session (RFC 7675 consent): an
+    /// authenticated STUN request (`last_consent`), and with `from_media` also the last SRTP,
+    /// SRTCP or DTLS input that passed the session's keys.
+    ///
+    /// Why media counts: RFC 7675 section 5.1 has the *sender* of media check consent with
+    /// STUN; an ICE-lite server (RFC 8445 section 2.5) sends no checks and only sees the
+    /// peer's. Clients that check only on an idle pair (pion 3.x, many embedded stacks) send
+    /// none while media or RTCP flows, so STUN alone would drop them mid-call. A packet that
+    /// authenticates under keys from this session's DTLS handshake proves the same thing a
+    /// check does (the peer holds this session's secrets and is sending to this address);
+    /// str0m counts an SRTP packet only for a new sequence number, so replaying a captured
+    /// packet does not refresh it. Someone who knows just the address or the ufrag can make
+    /// neither.
+    pub(crate) fn consent_at(&self, from_media: bool) -> Instant {
+        match self.rtc.last_authenticated_input() {
+            Some(t) if from_media => t.max(self.last_consent),
+            _ => self.last_consent,
+        }
+    }
+
     /// Whether a STUN message is a request whose MESSAGE-INTEGRITY checks out against the
     /// session's ICE password. Only such a request refreshes consent (RFC 7675 section 5.1:
     /// consent needs an authenticated check) or binds its source address to the session (RFC

@@ -257,11 +257,12 @@ impl Shard {
     fn housekeeping(&mut self, now: Instant) {
         self.counters.publish(self.net.batch.counts, self.unknown_packets, self.ingress_pooled);
         let timeout = self.cfg.timeout;
+        let from_media = self.cfg.consent_from_authenticated_media;
         for s in self.sessions.iter() {
             if !s.rtc.is_alive() {
                 self.work.push_back(Work::Close(s.handle, "peer connection closed"));
-            } else if now.saturating_duration_since(s.last_consent) > timeout {
-                self.work.push_back(Work::Close(s.handle, "no ICE consent within timeoutSec"));
+            } else if now.saturating_duration_since(s.consent_at(from_media)) > timeout {
+                self.work.push_back(Work::Close(s.handle, "no consent within timeoutSec"));
             }
         }
         // DataChannel queues normally refill on BufferedAmountLow; this catches any missed one.
