@@ -17,9 +17,14 @@
 //! of our own on the RTX SSRC; str0m's own resend cache for these streams is made inert so it
 //! never sends RTX on that SSRC itself.
 //!
-//! A player gets this path when, if it has video, it negotiated RTX for it (any SRTP profile
-//! str0m offers: AEAD-AES-GCM per RFC 7714, AES-CM + HMAC-SHA1-80 per RFC 3711); anything else
-//! stays entirely on str0m (the path before).
+//! A player without RTX (many non-browser stacks offer NACK but no RTX) gets its NACKed packets
+//! resent as they were first sent, same SSRC and sequence number (RFC 4585 section 3.2's
+//! retransmission without RFC 4588): the same header and payload under the same key and index
+//! make the same SRTP packet, so no IV is reused for other bytes.
+//!
+//! Every player with an SRTP profile str0m offers (AEAD-AES-GCM per RFC 7714, AES-CM +
+//! HMAC-SHA1-80 per RFC 3711) gets this path, whatever its codecs; `rtc.directEgress=0` keeps
+//! all players on str0m (the path before).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -178,6 +183,14 @@ pub struct DirectTrack {
     pub ext_ids: ExtIds,
     /// When str0m last got a packet of this track (see [`SR_REFRESH`]).
     pub rtc_written_at: Option<Instant>,
+    /// Extended sequence numbers of the last packets str0m sent for this track (its sender
+    /// report refresh). Without RTX a NACKed packet is resent as it was first sent (same SSRC,
+    /// sequence number and key, so the same SRTP IV): it must then be the same bytes, and
+    /// str0m writes headers of its own, so these are not resent (see `play.rs`, `on_nack`).
+    pub via_rtc: [Option<u64>; 4],
+    /// Last sequence number of the fast-start GOP replay, which went out without header
+    /// extensions (a resend without RTX must be written the same way).
+    pub fast_start_last: Option<u64>,
     /// Retransmissions sent.
     pub rtx_sent: u64,
     /// Token bucket of retransmissions ([`RTX_PER_SECOND`]).
@@ -201,6 +214,17 @@ impl DirectTrack {
         }
         self.rtx_tokens -= 1.0;
         true
+    }
+
+    /// Notes that str0m sends this track's packet `seq`.
+    pub fn note_via_rtc(&mut self, seq: u64) {
+        self.via_rtc.rotate_right(1);
+        self.via_rtc[0] = Some(seq);
+    }
+
+    /// Whether str0m sent packet `seq` (among the last few it sent).
+    pub fn sent_via_rtc(&self, seq: u64) -> bool {
+        self.via_rtc.contains(&Some(seq))
     }
 
     /// The RTX payload type for a media payload type.
@@ -276,6 +300,8 @@ mod tests {
             rtx_seq: 0,
             ext_ids: ExtIds::default(),
             rtc_written_at: None,
+            via_rtc: [None; 4],
+            fast_start_last: None,
             rtx_sent: 0,
             rtx_tokens: 0.0,
             rtx_tokens_at: None,

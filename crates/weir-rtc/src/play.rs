@@ -173,6 +173,7 @@ pub(crate) fn write_to_player(player: &mut Session, d: &Delivery, now: Instant) 
         (Some(_), Some(track)) => {
             // Once a second str0m sends one, so its sender reports map RTP to wall-clock time.
             track.rtc_written_at = Some(now);
+            track.note_via_rtc(seq);
             true
         }
         _ => true,
@@ -248,6 +249,12 @@ impl Shard {
                 sent += 1;
             }
             sess.counters.fast_start_packets += sent;
+            if let Role::Player(Player { video: Some(dt), .. }) = &mut sess.role {
+                let last = dt.rewriter.last_out_seq();
+                if let Some(track) = dt.direct.as_mut() {
+                    track.fast_start_last = last;
+                }
+            }
             if sent > 0 {
                 debug!(session = %sess.id, stream = %sess.key, packets = sent, "fast start: cached GOP sent");
             }
@@ -257,9 +264,10 @@ impl Shard {
         }
     }
 
-    /// A direct-egress player lost packets: resend them as RTX (RFC 4588) from the stream's
-    /// recent units. Units of an earlier source epoch or gone from the buffer are not resent
-    /// (the player's PLI after its NACKs fail gets it a keyframe).
+    /// A direct-egress player lost packets: resend them from the stream's recent units, as RTX
+    /// (RFC 4588) when the player negotiated it, else as the original packets (same SSRC and
+    /// sequence number, RFC 4585). Units of an earlier source epoch or gone from the buffer
+    /// are not resent (the player's PLI after its NACKs fail gets it a keyframe).
     pub(crate) fn on_nack(&mut self, id: SessionId, nack: &Nack, now: Instant) {
         let Some(sess) = self.sessions.get_mut(id) else { return };
         let Some(stream) = sess.stream.and_then(|s| self.hub.get(s)) else { return };
@@ -274,7 +282,7 @@ impl Shard {
         let (Some(last), Some(epoch), Some((_, local_pt))) = (dt.rewriter.last_out_seq(), dt.rewriter.epoch(), dt.local_pt) else {
             return;
         };
-        let (Some(rtx_pt), Some(rtx_ssrc)) = (track.rtx_pt(*local_pt), track.rtx_ssrc) else { return };
+        let rtx = track.rtx_pt(*local_pt).zip(track.rtx_ssrc);
         // str0m expands each entry's bitmask and extends the numbers around our latest.
         let lost = nack.reports.iter().flat_map(|e| e.into_iter(last.into()));
         let mut sent = 0;
@@ -283,17 +291,34 @@ impl Shard {
             if out_seq > last {
                 continue; // not sent yet
             }
+            if rtx.is_none() && track.sent_via_rtc(out_seq) {
+                continue; // str0m's bytes, not ours (see `DirectTrack::via_rtc`)
+            }
             let Some(unit) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
             // Same mapping as when it was first sent: the splice is unchanged (source_seq).
             let Some((_, ts)) = dt.rewriter.map(epoch, unit.seq, unit.ts, unit.arrival) else { continue };
             if !track.take_rtx_token(now) {
                 break;
             }
-            let h = RtpOut { pt: rtx_pt, marker: unit.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
-            // RFC 4588 section 4: the payload starts with the original sequence number.
-            let osn = (out_seq as u16).to_be_bytes();
-            if out.queue_rtp(&h, track.rtx_seq, &unit.ext, &track.ext_ids, dt.mid.as_bytes(), &[&osn, &unit.payload]) {
-                track.rtx_seq += 1;
+            let queued = match rtx {
+                Some((rtx_pt, rtx_ssrc)) => {
+                    let h = RtpOut { pt: rtx_pt, marker: unit.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
+                    // RFC 4588 section 4: the payload starts with the original sequence number.
+                    let osn = (out_seq as u16).to_be_bytes();
+                    let ok = out.queue_rtp(&h, track.rtx_seq, &unit.ext, &track.ext_ids, dt.mid.as_bytes(), &[&osn, &unit.payload]);
+                    track.rtx_seq += u64::from(ok);
+                    ok
+                }
+                None => {
+                    // The packet as first sent, header from the same fields as in
+                    // `write_to_player`; the fast-start replay went out without extensions.
+                    let h = RtpOut { pt: *local_pt, marker: unit.marker, seq: out_seq as u16, ts, ssrc: track.ssrc };
+                    let plain = track.fast_start_last.is_some_and(|l| out_seq <= l);
+                    let ext = if plain { &MediaExt::default() } else { &unit.ext };
+                    out.queue_rtp(&h, out_seq, ext, &track.ext_ids, dt.mid.as_bytes(), &[&unit.payload])
+                }
+            };
+            if queued {
                 track.rtx_sent += 1;
                 counters.rtx_sent += 1;
                 sent += 1;
@@ -331,8 +356,7 @@ fn setup_direct_egress(sess: &mut Session) {
         let (ssrc, rtx_ssrc) = (*tx.ssrc(), tx.rtx().map(|s| *s));
         let rtx_pts: Vec<(u8, u8)> = rtc.codec_config().params().iter().filter_map(|p| Some((*p.pt(), *p.resend()?))).collect();
         if dt.kind == MediaKind::Video && (rtx_ssrc.is_none() || rtx_pts.is_empty()) {
-            debug!(session = %id, "player has no RTX for video: staying on the WebRTC stack");
-            return;
+            debug!(session = %id, "player has no RTX for video: NACKed packets are resent as they were");
         }
         tracks.push(DirectTrack {
             ssrc,
@@ -341,6 +365,8 @@ fn setup_direct_egress(sess: &mut Session) {
             rtx_seq: u64::from(rand::random::<u16>() >> 1),
             ext_ids,
             rtc_written_at: None,
+            via_rtc: [None; 4],
+            fast_start_last: None,
             rtx_sent: 0,
             rtx_tokens: 0.0,
             rtx_tokens_at: None,
