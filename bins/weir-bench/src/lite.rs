@@ -183,6 +183,8 @@ pub struct Options {
     pub verify_every: u64,
     /// Pretend to lose one video packet in this many (0: never), to exercise NACK/RTX.
     pub drop_every: u64,
+    /// Offer RTX for video (without it the server resends lost packets as they were).
+    pub rtx: bool,
 }
 
 pub struct LitePlayer {
@@ -250,7 +252,7 @@ impl LitePlayer {
     pub fn connect(url: &str, id: &Identity, opts: Options) -> Result<LitePlayer, String> {
         let local_ufrag = rand_token(8);
         let local_pwd = rand_token(24);
-        let sdp = offer(&local_ufrag, &local_pwd, &id.fingerprint);
+        let sdp = offer(&local_ufrag, &local_pwd, &id.fingerprint, opts.rtx);
         let t_post = Instant::now();
         let (status, headers, body) = http::request("POST", url, "application/sdp", &sdp)?;
         let to_201 = t_post.elapsed();

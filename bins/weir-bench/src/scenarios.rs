@@ -58,7 +58,11 @@ impl Common {
             pid: a.str("server-pid").map(|s| s.parse().map_err(|_| "--server-pid: not a number")).transpose()?,
             core: a.str("core").map(|s| s.parse().map_err(|_| "--core: not a number")).transpose()?,
             threads,
-            opts: Options { verify_every: a.num("verify-every", 100)?, drop_every: a.num("drop-every", 0)? },
+            opts: Options {
+                verify_every: a.num("verify-every", 100)?,
+                drop_every: a.num("drop-every", 0)?,
+                rtx: a.num::<u32>("rtx", 1)? != 0,
+            },
             batch: Duration::from_micros((a.num::<f64>("batch-ms", 2.0)? * 1000.0) as u64),
             probe: a.num::<u32>("probe", 1)? != 0,
             probe_core: a.num("probe-core", 0)?,

@@ -3,9 +3,10 @@
 
 use super::*;
 
-/// The WHEP offer: recv-only H264 (several profiles, each with RTX) and Opus, abs-capture-time,
-/// our DTLS fingerprint, `a=setup:active` (we are the DTLS client).
-pub fn offer(ufrag: &str, pwd: &str, fingerprint: &str) -> String {
+/// The WHEP offer: recv-only H264 (several profiles, each with RTX unless `rtx` is false: many
+/// non-browser players offer NACK without RTX) and Opus, abs-capture-time, our DTLS
+/// fingerprint, `a=setup:active` (we are the DTLS client).
+pub fn offer(ufrag: &str, pwd: &str, fingerprint: &str, rtx: bool) -> String {
     let session = format!(
         "v=0\r\no=- {} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic: WMS\r\n",
         rand_u32()
@@ -14,15 +15,17 @@ pub fn offer(ufrag: &str, pwd: &str, fingerprint: &str) -> String {
         "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\na=ice-options:trickle\r\n\
 a=fingerprint:sha-256 {fingerprint}\r\na=setup:active\r\na=extmap:{ABS_CAPTURE_TIME_ID} {ABS_CAPTURE_TIME_URI}\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n"
     );
-    let mut v = format!("m=video 9 UDP/TLS/RTP/SAVPF 102 103 104 105 106 107 108 109\r\n{common}a=mid:0\r\n");
+    let video_pts: &[u8] = if rtx { &[102, 103, 104, 105, 106, 107, 108, 109] } else { &[102, 104, 106, 108] };
+    let pts: Vec<String> = video_pts.iter().map(u8::to_string).collect();
+    let mut v = format!("m=video 9 UDP/TLS/RTP/SAVPF {}\r\n{common}a=mid:0\r\n", pts.join(" "));
     for (pt, plid) in [(102, "42001f"), (104, "42e01f"), (106, "4d001f"), (108, "64001f")] {
         v.push_str(&format!(
             "a=rtpmap:{pt} H264/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n\
-a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}\r\n\
-a=rtpmap:{} rtx/90000\r\na=fmtp:{} apt={pt}\r\n",
-            pt + 1,
-            pt + 1
+a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}\r\n"
         ));
+        if rtx {
+            v.push_str(&format!("a=rtpmap:{} rtx/90000\r\na=fmtp:{} apt={pt}\r\n", pt + 1, pt + 1));
+        }
     }
     let a = format!(
         "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{common}a=mid:1\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n"

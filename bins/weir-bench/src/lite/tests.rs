@@ -30,11 +30,20 @@ m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
 
 #[test]
 fn offer_is_recvonly_active_with_abs_capture_time() {
-    let o = offer("uf", "pw", "AA:BB");
+    let o = offer("uf", "pw", "AA:BB", true);
     assert!(o.contains("a=setup:active"));
     assert!(o.contains("a=recvonly"));
     assert!(o.contains(ABS_CAPTURE_TIME_URI));
     assert_eq!(o.matches("m=").count(), 2);
+    assert_eq!(o.matches("rtx/90000").count(), 4);
+}
+
+#[test]
+fn offer_without_rtx_keeps_nack() {
+    let o = offer("uf", "pw", "AA:BB", false);
+    assert!(!o.contains("rtx/90000") && !o.contains("apt="));
+    assert!(o.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 104 106 108\r\n"));
+    assert_eq!(o.matches(" nack\r\n").count(), 4);
 }
 
 #[test]
