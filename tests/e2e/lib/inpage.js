@@ -98,10 +98,13 @@
     document.body.appendChild(v);
     s.video = v;
     s.stream = new MediaStream();
-    const onFrame = (t, meta) => {
+    const onFrame = (_t, meta) => {
       s.renderedFrames++;
       if (s.firstFrameAt == null) {
-        s.firstFrameAt = t;
+        // The callback's own timestamp is the rendering frame's start, which headless Chromium
+        // can date well before the frame arrived (seen: 150 ms before the offer); the time the
+        // callback runs is a safe upper bound.
+        s.firstFrameAt = now();
         s.firstFrameMeta = { width: meta.width, height: meta.height, presentedFrames: meta.presentedFrames };
       }
       if (sessions.get(s.name) === s) v.requestVideoFrameCallback(onFrame);
