@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 	"github.com/pion/webrtc/v3/pkg/media/h264writer"
@@ -100,9 +101,13 @@ func newAPI(sock *wrappedConn) (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	// pion logs to stdout by default, which would mix its lines into our JSON lines (PION_LOG_INFO
+	// etc. still choose what it logs).
+	lf := logging.NewDefaultLoggerFactory()
+	lf.Writer = os.Stderr
+	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, sock))
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("ice"), sock))
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -223,7 +228,7 @@ func (s *session) hold(d time.Duration, tick func(t float64)) {
 		case <-end:
 			return
 		case st := <-s.failed:
-			fail("connection %s after %.1f s", st, time.Since(start).Seconds())
+			fail("%s at %.1f s", st, time.Since(start).Seconds())
 		case <-ticker.C:
 			tick(time.Since(start).Seconds())
 		}
@@ -343,12 +348,15 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 	s.signal(endpoint)
 	start := time.Now()
 	s.hold(run, func(t float64) {
+		// Losses start after the fast-start burst (the cached GOP, up to ~200 packets at once):
+		// pion's SRTP replay window is 64 packets, so the resend of an early packet of the burst
+		// comes after more than 64 newer ones and is discarded as a replay ("duplicated packet").
+		// They stop 3 s before the end so that the last NACKs still get answered.
 		if dropEvery > 0 && t >= 1.5 && t < 2.5 {
-			// Losses start once the fast-start burst is in (see the README's note on it).
 			s.sock.dropVideo(102, dropEvery)
 		}
 		if dropEvery > 0 && run-time.Since(start) < 3*time.Second {
-			s.sock.stopDropping() // the last NACKs still get answered
+			s.sock.stopDropping()
 		}
 		mu.Lock()
 		ev := map[string]interface{}{"event": "stats", "t": t}
@@ -379,9 +387,10 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 		}
 		res := r.summary()
 		if kind == "video" {
+			seen16 := r.seen16()
 			recovered, lost := 0, []uint16{}
 			for _, seq := range dropped {
-				if r.seenSeq16(seq) {
+				if seen16[seq] {
 					recovered++
 				} else if len(lost) < 20 {
 					lost = append(lost, seq)
@@ -459,13 +468,14 @@ func (r *received) writeInOrder(w *h264writer.H264Writer, p *rtp.Packet) {
 	r.wroteAny, r.writtenHighest = true, ext
 }
 
-func (r *received) seenSeq16(seq uint16) bool {
+// seen16: the received sequence numbers as they are on the wire (the socket that drops packets
+// sees only those; a run is far shorter than a 16-bit wrap of the video track).
+func (r *received) seen16() map[uint16]bool {
+	out := make(map[uint16]bool, len(r.seen))
 	for ext := range r.seen {
-		if uint16(ext) == seq {
-			return true
-		}
+		out[uint16(ext)] = true
 	}
-	return false
+	return out
 }
 
 func (r *received) summary() map[string]interface{} {

@@ -116,7 +116,8 @@ type page struct {
 
 // pages returns the Opus packets of the file (RFC 7845: packets are split over segments by the
 // lacing values; a page can hold several, and pion's oggreader returns a page's payload as one
-// piece), 20 ms each (make-clip's -frame_duration 20), without the two header packets.
+// piece), each with its duration from its TOC byte, without the two header packets. (Granule
+// positions are per page, and a page holds about a second of packets.)
 func (a *audioSource) pages() ([]page, error) {
 	b, err := os.ReadFile(a.path)
 	if err != nil {
@@ -152,7 +153,7 @@ func (a *audioSource) pages() ([]page, error) {
 		if i < 2 || len(p) == 0 { // OpusHead, OpusTags
 			continue
 		}
-		out = append(out, page{data: p, dur: 20 * time.Millisecond})
+		out = append(out, page{data: p, dur: opusDuration(p)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no audio packets", a.path)
@@ -179,4 +180,37 @@ func (a *audioSource) pump(t *webrtc.TrackLocalStaticSample, stop <-chan struct{
 		case <-time.After(time.Until(next)):
 		}
 	}
+}
+
+// opusDuration: the audio in one Opus packet (RFC 6716 section 3.1: the frame size from the
+// TOC byte's configuration, times the frame count from its code). 20 ms for what it cannot read.
+func opusDuration(p []byte) time.Duration {
+	const fallback = 20 * time.Millisecond
+	if len(p) == 0 {
+		return fallback
+	}
+	config := p[0] >> 3
+	var frame time.Duration
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		frame = []time.Duration{10, 20, 40, 60}[config%4] * time.Millisecond
+	case config < 16: // hybrid: 10, 20 ms
+		frame = []time.Duration{10, 20}[config%2] * time.Millisecond
+	default: // CELT: 2.5, 5, 10, 20 ms
+		frame = []time.Duration{2500, 5000, 10000, 20000}[config%4] * time.Microsecond
+	}
+	frames := 1
+	switch p[0] & 3 {
+	case 1, 2:
+		frames = 2
+	case 3:
+		if len(p) < 2 || p[1]&0x3f == 0 {
+			return fallback
+		}
+		frames = int(p[1] & 0x3f)
+	}
+	if d := frame * time.Duration(frames); d <= 120*time.Millisecond {
+		return d
+	}
+	return fallback
 }
