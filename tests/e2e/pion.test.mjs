@@ -105,11 +105,10 @@ ctx.test(`pion publishes H264 + Opus; pion players without RTX hold a ${HOLD_SEC
     assert.equal(track(res, 'video').missing, 0, 'player: every video packet arrived');
     const lv = track(resLossy, 'video');
     assert.ok(lv.dropped_on_purpose >= HOLD_SEC * 2, `dropped on purpose ${lv.dropped_on_purpose}`);
-    // Resent with their own SSRC and sequence number. Known gap: once a second one packet of the
-    // track goes out through str0m (its sender reports need it) and str0m resends only as RTX,
-    // so such a packet, if lost, is not resent (~1 in 25 of them here: a few a minute).
+    // Resent with their own SSRC and sequence number (no media of the track goes through
+    // str0m, so every packet can be resent as it was sent).
     const lost = lv.dropped_on_purpose - lv.recovered;
-    assert.ok(lost <= Math.ceil(HOLD_SEC / 25) * 3, `NACKed packets came back: ${lv.recovered} of ${lv.dropped_on_purpose} (not: ${JSON.stringify(lv.not_recovered)})`);
+    assert.equal(lost, 0, `NACKed packets came back: ${lv.recovered} of ${lv.dropped_on_purpose} (not: ${JSON.stringify(lv.not_recovered)})`);
     assert.equal(lv.missing, lost, 'nothing else is missing');
 
     // A frame must decode: what the player received, depacketized by pion, read by FFmpeg.

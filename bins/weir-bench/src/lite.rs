@@ -14,17 +14,18 @@
 use crate::h264;
 use crate::http;
 use crate::rtp::{self, SeqEvent, SeqTracker};
-use weir_srtp::SrtpSession;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_srtp::SrtpSession;
 use weir_turn::stun::{self, attr, method, Class, MessageBuilder};
 
 // The WHEP offer the player sends and what it reads from the answer.
 mod sdp;
 pub use sdp::{offer, parse_answer};
 
-pub const ABS_CAPTURE_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
+pub const ABS_CAPTURE_TIME_URI: &str =
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
 const ABS_CAPTURE_TIME_ID: u8 = 7;
 const ICE_TIMEOUT: Duration = Duration::from_secs(10);
 const DTLS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,13 +49,21 @@ impl Identity {
         let cert = dimpl::certificate::generate_self_signed_certificate()
             .map_err(|e| format!("certificate: {e}"))?;
         let fingerprint = fingerprint_hex(&cert.certificate);
-        Ok(Identity { cert, fingerprint, config: Arc::new(dimpl::Config::default()) })
+        Ok(Identity {
+            cert,
+            fingerprint,
+            config: Arc::new(dimpl::Config::default()),
+        })
     }
 }
 
 fn fingerprint_hex(der: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-    d.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    d.as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +146,10 @@ const HIST_BUCKETS: usize = 20_000;
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { buckets: vec![0; HIST_BUCKETS], overflow: 0 }
+        Histogram {
+            buckets: vec![0; HIST_BUCKETS],
+            overflow: 0,
+        }
     }
 }
 
@@ -243,7 +255,9 @@ fn rand_token(n: usize) -> String {
     const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut b = vec![0u8; n];
     let _ = aws_lc_rs::rand::fill(&mut b);
-    b.iter().map(|x| ALPHA[usize::from(*x) % ALPHA.len()] as char).collect()
+    b.iter()
+        .map(|x| ALPHA[usize::from(*x) % ALPHA.len()] as char)
+        .collect()
 }
 
 impl LitePlayer {
@@ -257,7 +271,10 @@ impl LitePlayer {
         let (status, headers, body) = http::request("POST", url, "application/sdp", &sdp)?;
         let to_201 = t_post.elapsed();
         if status != 201 && status != 200 {
-            return Err(format!("POST {url}: HTTP {status}: {}", body.chars().take(200).collect::<String>()));
+            return Err(format!(
+                "POST {url}: HTTP {status}: {}",
+                body.chars().take(200).collect::<String>()
+            ));
         }
         let ans = parse_answer(&body)?;
         let remote = ans
@@ -267,9 +284,16 @@ impl LitePlayer {
             .or(ans.candidates.first())
             .copied()
             .ok_or("no candidate")?;
-        let bind: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().map_err(|_| "bind addr")?;
+        let bind: SocketAddr = if remote.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        }
+        .parse()
+        .map_err(|_| "bind addr")?;
         let sock = UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
-        sock.connect(remote).map_err(|e| format!("connect {remote}: {e}"))?;
+        sock.connect(remote)
+            .map_err(|e| format!("connect {remote}: {e}"))?;
         sock.set_nonblocking(true).map_err(|e| e.to_string())?;
         crate::sys::enable_rx_timestamps(&sock)?;
         // Room for keyframe bursts while the worker serves other sockets.
@@ -287,7 +311,10 @@ impl LitePlayer {
             sock,
             location,
             phase: Phase::Ice,
-            stats: PlayerStats { to_201: Some(to_201), ..Default::default() },
+            stats: PlayerStats {
+                to_201: Some(to_201),
+                ..Default::default()
+            },
             t_post,
             opts,
             local_ufrag,
@@ -349,7 +376,11 @@ impl LitePlayer {
             return;
         }
         if self.phase != Phase::Media && now >= self.phase_deadline {
-            let what = if self.phase == Phase::Ice { "ICE" } else { "DTLS" };
+            let what = if self.phase == Phase::Ice {
+                "ICE"
+            } else {
+                "DTLS"
+            };
             self.die(format!("{what} timeout"));
             return;
         }
@@ -401,11 +432,23 @@ impl LitePlayer {
             .fingerprint()
             .build();
         let _ = self.sock.send(&msg);
-        self.next_stun = now + if self.phase == Phase::Ice { Duration::from_millis(50) } else { CONSENT_EVERY };
+        self.next_stun = now
+            + if self.phase == Phase::Ice {
+                Duration::from_millis(50)
+            } else {
+                CONSENT_EVERY
+            };
     }
 
     /// One datagram from the server. `rx_ntp` is its kernel receive time (NTP 64).
-    pub fn on_datagram(&mut self, buf: &[u8], rx_ntp: u64, now: Instant, window: &Window, hist: &mut Histogram) {
+    pub fn on_datagram(
+        &mut self,
+        buf: &[u8],
+        rx_ntp: u64,
+        now: Instant,
+        window: &Window,
+        hist: &mut Histogram,
+    ) {
         if self.phase == Phase::Dead || buf.is_empty() {
             return;
         }
@@ -424,7 +467,9 @@ impl LitePlayer {
     }
 
     fn on_stun(&mut self, buf: &[u8], now: Instant) {
-        let Ok(m) = stun::Message::parse(buf) else { return };
+        let Ok(m) = stun::Message::parse(buf) else {
+            return;
+        };
         if m.method != method::BINDING || m.transaction_id != self.stun_tid {
             return;
         }
@@ -443,7 +488,10 @@ impl LitePlayer {
                 }
             }
             Class::Error => {
-                let why = m.error_code().map(|(c, r)| format!("{c} {r}")).unwrap_or_default();
+                let why = m
+                    .error_code()
+                    .map(|(c, r)| format!("{c} {r}"))
+                    .unwrap_or_default();
                 self.die(format!("STUN error {why}"));
             }
             _ => {}
@@ -463,7 +511,10 @@ impl LitePlayer {
                 }
                 dimpl::Output::PeerCert(der) => {
                     if fingerprint_hex(der) != self.remote_fingerprint {
-                        self.die("the server's DTLS certificate does not match the answer's fingerprint".into());
+                        self.die(
+                            "the server's DTLS certificate does not match the answer's fingerprint"
+                                .into(),
+                        );
                         return;
                     }
                 }
@@ -472,7 +523,9 @@ impl LitePlayer {
                         dimpl::SrtpProfile::AEAD_AES_128_GCM => 16,
                         dimpl::SrtpProfile::AEAD_AES_256_GCM => 32,
                         other => {
-                            self.die(format!("SRTP profile {other:?} not supported by weir-bench (GCM only)"));
+                            self.die(format!(
+                                "SRTP profile {other:?} not supported by weir-bench (GCM only)"
+                            ));
                             return;
                         }
                     };
@@ -532,12 +585,21 @@ impl LitePlayer {
         Some(self.tracks.len() - 1)
     }
 
-    fn on_rtp(&mut self, buf: &[u8], rx_ntp: u64, now: Instant, window: &Window, hist: &mut Histogram) {
+    fn on_rtp(
+        &mut self,
+        buf: &[u8],
+        rx_ntp: u64,
+        now: Instant,
+        window: &Window,
+        hist: &mut Histogram,
+    ) {
         let Some(h) = rtp::parse(buf) else { return };
         if self.srtp.is_none() {
             return;
         }
-        let Some(ti) = self.track(h.ssrc, h.pt) else { return };
+        let Some(ti) = self.track(h.ssrc, h.pt) else {
+            return;
+        };
         self.stats.packets += 1;
         self.stats.bytes += buf.len() as u64;
         if self.stats.to_first_rtp.is_none() {
@@ -551,7 +613,11 @@ impl LitePlayer {
             return;
         }
         self.media_seen += 1;
-        if kind == Kind::Video && self.opts.drop_every > 0 && self.media_seen.is_multiple_of(self.opts.drop_every) && self.have_key {
+        if kind == Kind::Video
+            && self.opts.drop_every > 0
+            && self.media_seen.is_multiple_of(self.opts.drop_every)
+            && self.have_key
+        {
             // Simulated loss: as if the network had eaten it. NACK will ask for it again.
             self.stats.dropped_on_purpose += 1;
             return;
@@ -583,7 +649,9 @@ impl LitePlayer {
             let transit = arrival - i64::from(h.ts);
             if let Some(last) = t.last_transit {
                 let d = (transit - last).unsigned_abs().min(u64::from(u32::MAX)) as u32;
-                t.jitter16 = t.jitter16.wrapping_add(d.wrapping_sub((t.jitter16 + 8) >> 4));
+                t.jitter16 = t
+                    .jitter16
+                    .wrapping_add(d.wrapping_sub((t.jitter16 + 8) >> 4));
             }
             t.last_transit = Some(transit);
         }
@@ -594,10 +662,15 @@ impl LitePlayer {
             }
         }
         let must_decrypt = kind == Kind::Video && !self.have_key;
-        let sample = self.opts.verify_every > 0 && self.media_seen.is_multiple_of(self.opts.verify_every);
+        let sample =
+            self.opts.verify_every > 0 && self.media_seen.is_multiple_of(self.opts.verify_every);
         if must_decrypt || sample {
             let roc = SeqTracker::roc(ext);
-            let Some(plain) = self.srtp.as_ref().and_then(|s| s.rtp_in.unprotect_payload(buf, roc)) else {
+            let Some(plain) = self
+                .srtp
+                .as_ref()
+                .and_then(|s| s.rtp_in.unprotect_payload(buf, roc))
+            else {
                 self.stats.verify_failed += 1;
                 return;
             };
@@ -625,14 +698,27 @@ impl LitePlayer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_rtx(&mut self, ti: usize, buf: &[u8], h: &rtp::RtpInfo, capture: Option<u64>, rx_ntp: u64, window: &Window, hist: &mut Histogram) {
+    fn on_rtx(
+        &mut self,
+        ti: usize,
+        buf: &[u8],
+        h: &rtp::RtpInfo,
+        capture: Option<u64>,
+        rx_ntp: u64,
+        window: &Window,
+        hist: &mut Histogram,
+    ) {
         let ev = self.tracks[ti].seq.record(h.seq);
         let ext = match ev {
             SeqEvent::New { ext, .. } | SeqEvent::Late { ext } => ext,
             _ => return,
         };
         let roc = SeqTracker::roc(ext);
-        let Some(plain) = self.srtp.as_ref().and_then(|s| s.rtp_in.unprotect_payload(buf, roc)) else {
+        let Some(plain) = self
+            .srtp
+            .as_ref()
+            .and_then(|s| s.rtp_in.unprotect_payload(buf, roc))
+        else {
             self.stats.verify_failed += 1;
             return;
         };
@@ -641,7 +727,9 @@ impl LitePlayer {
             return; // padding-only probe
         }
         let osn = u16::from_be_bytes([plain[0], plain[1]]);
-        let Some(vi) = self.tracks.iter().position(|t| t.kind == Kind::Video) else { return };
+        let Some(vi) = self.tracks.iter().position(|t| t.kind == Kind::Video) else {
+            return;
+        };
         match self.tracks[vi].seq.record(osn) {
             SeqEvent::New { .. } | SeqEvent::Late { .. } => {
                 self.stats.recovered += 1;
@@ -657,7 +745,9 @@ impl LitePlayer {
     }
 
     fn send_rtcp(&mut self) {
-        let Some(srtp) = self.srtp.as_mut() else { return };
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
         if srtp.protect_rtcp(&self.rtcp, &mut self.scratch) {
             let _ = self.sock.send(&self.scratch);
         }
@@ -675,7 +765,11 @@ impl LitePlayer {
             t.prior_expected = expected;
             t.prior_received = received;
             let lost_int = exp_int as i64 - rec_int as i64;
-            let fraction = if exp_int == 0 || lost_int <= 0 { 0 } else { ((lost_int << 8) / exp_int as i64).min(255) as u8 };
+            let fraction = if exp_int == 0 || lost_int <= 0 {
+                0
+            } else {
+                ((lost_int << 8) / exp_int as i64).min(255) as u8
+            };
             blocks.push(rtp::ReportBlock {
                 ssrc: t.ssrc,
                 fraction_lost: fraction,
@@ -696,7 +790,14 @@ impl LitePlayer {
     }
 
     fn send_pli(&mut self) {
-        let Some(media) = self.tracks.iter().find(|t| t.kind == Kind::Video).map(|t| t.ssrc) else { return };
+        let Some(media) = self
+            .tracks
+            .iter()
+            .find(|t| t.kind == Kind::Video)
+            .map(|t| t.ssrc)
+        else {
+            return;
+        };
         rtp::pli(&mut self.rtcp, self.ssrc, media);
         self.send_rtcp();
         self.stats.plis_sent += 1;

@@ -17,6 +17,7 @@ pub mod demux;
 mod direct;
 mod echo;
 mod fanout;
+mod fast_start;
 mod key_capture;
 pub mod keyframe;
 mod negotiate;
@@ -40,11 +41,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Notify};
 use weir_core::{
-    BoxFuture, BroadcastRequest, SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService, SessionSummary,
-    TrickleOutcome,
+    BoxFuture, BroadcastRequest, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    SessionService, SessionSummary, TrickleOutcome,
 };
 use weir_stream::{
-    Directory, HubError, PublishRequest, PublishedStream, SinkPort, SourcePort, StreamError, StreamService, SubscribeRequest,
+    Directory, HubError, PublishRequest, PublishedStream, SinkPort, SourcePort, StreamError,
+    StreamService, SubscribeRequest,
 };
 
 /// Everything the engine needs from the configuration, already parsed.
@@ -101,7 +103,10 @@ impl Default for EngineConfig {
             consent_from_authenticated_media: true,
             continue_push: Duration::from_secs(15),
             audio_pref: vec!["opus".into(), "PCMU".into(), "PCMA".into()],
-            video_pref: ["H264", "H265", "AV1", "VP9", "VP8"].iter().map(|s| s.to_string()).collect(),
+            video_pref: ["H264", "H265", "AV1", "VP9", "VP8"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             rtx_cache_packets: 2048,
             rtx_cache_age: Duration::from_secs(5),
             gop_cache_max_packets: 4096,
@@ -122,16 +127,42 @@ impl Default for EngineConfig {
 }
 
 pub(crate) enum Command {
-    Create { req: SessionRequest, reply: oneshot::Sender<Result<SessionAnswer, SessionError>> },
-    Delete { id: String, token: Option<String>, reply: oneshot::Sender<Result<(), SessionError>> },
-    Trickle { id: String, token: String, frag: String, reply: oneshot::Sender<Result<TrickleOutcome, SessionError>> },
-    Stats { id: String, reply: oneshot::Sender<Result<serde_json::Value, SessionError>> },
-    List { reply: oneshot::Sender<Vec<SessionSummary>> },
-    Broadcast { req: BroadcastRequest, reply: oneshot::Sender<Result<usize, SessionError>> },
+    Create {
+        req: SessionRequest,
+        reply: oneshot::Sender<Result<SessionAnswer, SessionError>>,
+    },
+    Delete {
+        id: String,
+        token: Option<String>,
+        reply: oneshot::Sender<Result<(), SessionError>>,
+    },
+    Trickle {
+        id: String,
+        token: String,
+        frag: String,
+        reply: oneshot::Sender<Result<TrickleOutcome, SessionError>>,
+    },
+    Stats {
+        id: String,
+        reply: oneshot::Sender<Result<serde_json::Value, SessionError>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<SessionSummary>>,
+    },
+    Broadcast {
+        req: BroadcastRequest,
+        reply: oneshot::Sender<Result<usize, SessionError>>,
+    },
     /// An adapter becomes a stream's source through a port.
-    Publish { req: PublishRequest, reply: oneshot::Sender<Result<(SourcePort, PublishedStream), StreamError>> },
+    Publish {
+        req: PublishRequest,
+        reply: oneshot::Sender<Result<(SourcePort, PublishedStream), StreamError>>,
+    },
     /// An adapter becomes a stream's sink through a port.
-    Subscribe { req: SubscribeRequest, reply: oneshot::Sender<Result<SinkPort, StreamError>> },
+    Subscribe {
+        req: SubscribeRequest,
+        reply: oneshot::Sender<Result<SinkPort, StreamError>>,
+    },
 }
 
 /// Handle to the running engine. Cheap to clone; all state lives on the engine's own thread.
@@ -159,9 +190,21 @@ impl Engine {
         let tcp_addr = sockets.tcp_local_addr();
         let counters = Arc::new(counters::EngineCounters::default());
         let directory = Directory::new();
-        let parts = shard::ShardParts { cfg, directory: directory.clone(), counters: counters.clone(), sockets, ports: Arc::new(Notify::new()) };
+        let parts = shard::ShardParts {
+            cfg,
+            directory: directory.clone(),
+            counters: counters.clone(),
+            sockets,
+            ports: Arc::new(Notify::new()),
+        };
         shard::spawn(parts, rx)?;
-        Ok(Engine { commands: tx, directory, counters, udp_addr, tcp_addr })
+        Ok(Engine {
+            commands: tx,
+            directory,
+            counters,
+            udp_addr,
+            tcp_addr,
+        })
     }
 
     /// Every stream, its source and sinks (`getMediaList`, `/api/v1/streams`).
@@ -178,34 +221,51 @@ impl Engine {
         self.tcp_addr
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, SessionError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SessionError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .try_send(make(tx))
             .map_err(|_| SessionError::Overloaded("media engine queue is full".into()))?;
-        rx.await.map_err(|_| SessionError::Internal("media engine stopped".into()))
+        rx.await
+            .map_err(|_| SessionError::Internal("media engine stopped".into()))
     }
 
     /// Waits, outside the engine thread, for `key` to have a source (ZLMediaKit's
     /// maxStreamWaitMS). The engine re-checks when the request arrives.
     async fn wait_for_source(&self, key: &weir_core::StreamKey, max_wait: Duration) -> bool {
-        self.directory.wait_for_source(key, max_wait).await.is_some()
+        self.directory
+            .wait_for_source(key, max_wait)
+            .await
+            .is_some()
     }
 }
 
 impl SessionService for Engine {
     fn create(&self, req: SessionRequest) -> BoxFuture<'_, Result<SessionAnswer, SessionError>> {
         Box::pin(async move {
-            if req.kind == SessionKind::Play && !self.wait_for_source(&req.key, req.max_wait).await {
+            if req.kind == SessionKind::Play && !self.wait_for_source(&req.key, req.max_wait).await
+            {
                 return Err(SessionError::StreamNotFound);
             }
             self.call(|reply| Command::Create { req, reply }).await?
         })
     }
 
-    fn delete<'a>(&'a self, id: &'a str, token: Option<&'a str>) -> BoxFuture<'a, Result<(), SessionError>> {
+    fn delete<'a>(
+        &'a self,
+        id: &'a str,
+        token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
-            self.call(|reply| Command::Delete { id: id.to_owned(), token: token.map(str::to_owned), reply }).await?
+            self.call(|reply| Command::Delete {
+                id: id.to_owned(),
+                token: token.map(str::to_owned),
+                reply,
+            })
+            .await?
         })
     }
 
@@ -227,11 +287,21 @@ impl SessionService for Engine {
     }
 
     fn stats<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<serde_json::Value, SessionError>> {
-        Box::pin(async move { self.call(|reply| Command::Stats { id: id.to_owned(), reply }).await? })
+        Box::pin(async move {
+            self.call(|reply| Command::Stats {
+                id: id.to_owned(),
+                reply,
+            })
+            .await?
+        })
     }
 
     fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>> {
-        Box::pin(async move { self.call(|reply| Command::List { reply }).await.unwrap_or_default() })
+        Box::pin(async move {
+            self.call(|reply| Command::List { reply })
+                .await
+                .unwrap_or_default()
+        })
     }
 
     fn broadcast(&self, req: BroadcastRequest) -> BoxFuture<'_, Result<usize, SessionError>> {
@@ -244,8 +314,15 @@ impl SessionService for Engine {
 }
 
 impl StreamService for Engine {
-    fn publish(&self, req: PublishRequest) -> BoxFuture<'_, Result<(SourcePort, PublishedStream), StreamError>> {
-        Box::pin(async move { self.call(|reply| Command::Publish { req, reply }).await.map_err(stream_error)? })
+    fn publish(
+        &self,
+        req: PublishRequest,
+    ) -> BoxFuture<'_, Result<(SourcePort, PublishedStream), StreamError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Publish { req, reply })
+                .await
+                .map_err(stream_error)?
+        })
     }
 
     fn subscribe(&self, req: SubscribeRequest) -> BoxFuture<'_, Result<SinkPort, StreamError>> {
@@ -253,7 +330,9 @@ impl StreamService for Engine {
             if !self.wait_for_source(&req.key, req.max_wait).await {
                 return Err(StreamError::Hub(HubError::NotFound));
             }
-            self.call(|reply| Command::Subscribe { req, reply }).await.map_err(stream_error)?
+            self.call(|reply| Command::Subscribe { req, reply })
+                .await
+                .map_err(stream_error)?
         })
     }
 }

@@ -25,11 +25,19 @@ pub(crate) type Media = (Mid, RtcKind, bool, bool);
 
 /// The codecs str0m negotiated for an m-line, in the remote's order.
 pub(crate) fn negotiated(rtc: &Rtc, mid: Mid) -> Vec<PayloadParams> {
-    let Some(media) = rtc.media(mid) else { return Vec::new() };
+    let Some(media) = rtc.media(mid) else {
+        return Vec::new();
+    };
     media
         .remote_pts()
         .iter()
-        .filter_map(|pt| rtc.codec_config().params().iter().find(|p| p.pt() == *pt).copied())
+        .filter_map(|pt| {
+            rtc.codec_config()
+                .params()
+                .iter()
+                .find(|p| p.pt() == *pt)
+                .copied()
+        })
         .collect()
 }
 
@@ -40,7 +48,12 @@ pub(crate) fn medias(rtc: &Rtc, offer: &str) -> Vec<Media> {
     for mid in offer_mids(offer) {
         if let Some(m) = rtc.media(mid) {
             if !medias.iter().any(|x| x.0 == mid) {
-                medias.push((mid, m.kind(), m.direction().is_receiving(), m.direction().is_sending()));
+                medias.push((
+                    mid,
+                    m.kind(),
+                    m.direction().is_receiving(),
+                    m.direction().is_sending(),
+                ));
             }
         }
     }
@@ -49,7 +62,10 @@ pub(crate) fn medias(rtc: &Rtc, offer: &str) -> Vec<Media> {
 
 /// What a player of `stream` is offered: its first audio and first video track's codecs under
 /// payload types the player's offer does not use.
-pub(crate) fn player_codecs(stream: &Stream<SessionId>, offer: &str) -> Result<CodecConfig, SessionError> {
+pub(crate) fn player_codecs(
+    stream: &Stream<SessionId>,
+    offer: &str,
+) -> Result<CodecConfig, SessionError> {
     let mut free = unused_payload_types(offer);
     let primaries: Vec<PayloadParams> = [MediaKind::Audio, MediaKind::Video]
         .into_iter()
@@ -58,37 +74,72 @@ pub(crate) fn player_codecs(stream: &Stream<SessionId>, offer: &str) -> Result<C
         .filter_map(|spec| for_player(spec, &mut free))
         .collect();
     if primaries.is_empty() {
-        let codecs: Vec<&str> = stream.tracks().iter().map(|t| t.desc.codec.sdp_name()).collect();
-        return Err(SessionError::NoCommonCodec(format!("the stream carries {} and no WebRTC codec", codecs.join(", "))));
+        let codecs: Vec<&str> = stream
+            .tracks()
+            .iter()
+            .map(|t| t.desc.codec.sdp_name())
+            .collect();
+        return Err(SessionError::NoCommonCodec(format!(
+            "the stream carries {} and no WebRTC codec",
+            codecs.join(", ")
+        )));
     }
     Ok(CodecConfig::new_from_payload_params(primaries))
 }
 
 /// A player's down-tracks for its accepted offer: each of its m-lines gets the stream's track of
 /// its kind, if the player accepted that codec. `epoch` is the stream's current source epoch.
-pub(crate) fn player(rtc: &mut Rtc, medias: &[Media], stream: &Stream<SessionId>, rtx: (usize, Duration)) -> Result<Player, SessionError> {
-    let mut player = Player { audio: None, video: None };
+pub(crate) fn player(
+    rtc: &mut Rtc,
+    medias: &[Media],
+    stream: &Stream<SessionId>,
+    rtx: (usize, Duration),
+) -> Result<Player, SessionError> {
+    let mut player = Player::new(None, None);
     for &(mid, kind, _, sending) in medias {
         let kind = media_kind(kind);
-        let Some((_, track)) = stream.track_of_kind(kind) else { continue };
-        let slot = if kind == MediaKind::Audio { &mut player.audio } else { &mut player.video };
+        let Some((_, track)) = stream.track_of_kind(kind) else {
+            continue;
+        };
+        let slot = if kind == MediaKind::Audio {
+            &mut player.audio
+        } else {
+            &mut player.video
+        };
         if slot.is_some() {
             continue;
         }
         let local = local_pt_for(rtc, mid, &track.desc).filter(|_| sending);
-        let negotiated = local.and_then(|pt| rtc.codec_config().params().iter().find(|p| p.pt() == pt).copied());
+        let negotiated = local.and_then(|pt| {
+            rtc.codec_config()
+                .params()
+                .iter()
+                .find(|p| p.pt() == pt)
+                .copied()
+        });
         let Some(negotiated) = negotiated else {
             return Err(SessionError::NoCommonCodec(format!(
                 "the stream's {} is {} ({}) and the player does not accept it",
-                if kind == MediaKind::Audio { "audio" } else { "video" },
+                if kind == MediaKind::Audio {
+                    "audio"
+                } else {
+                    "video"
+                },
                 track.desc.codec,
                 track.desc.fmtp
             )));
         };
-        *slot = Some(DownTrack::new(mid, kind, negotiated, Some((stream.epoch(), negotiated.pt()))));
+        *slot = Some(DownTrack::new(
+            mid,
+            kind,
+            negotiated,
+            Some((stream.epoch(), negotiated.pt())),
+        ));
     }
     if player.audio.is_none() && player.video.is_none() {
-        return Err(SessionError::NoCommonCodec("the play offer has no audio or video m-line".into()));
+        return Err(SessionError::NoCommonCodec(
+            "the play offer has no audio or video m-line".into(),
+        ));
     }
     for dt in [&player.audio, &player.video].into_iter().flatten() {
         if let Some(tx) = rtc.direct_api().stream_tx_by_mid(dt.mid, None) {
@@ -109,16 +160,34 @@ pub(crate) struct Offer {
 
 impl Offer {
     pub(crate) fn parse(text: String) -> Result<Offer, SessionError> {
-        let sdp = SdpOffer::from_sdp_string(&text).map_err(|e| SessionError::BadOffer(e.to_string()))?;
-        let remote_ufrag = text.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:").map(|v| v.trim().to_owned())).unwrap_or_default();
-        Ok(Offer { text, sdp, remote_ufrag })
+        let sdp =
+            SdpOffer::from_sdp_string(&text).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        let remote_ufrag = text
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("a=ice-ufrag:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        Ok(Offer {
+            text,
+            sdp,
+            remote_ufrag,
+        })
     }
 }
 
 impl Shard {
     /// A configured `Rtc` for a new session, and for a player with direct egress on, the slot
     /// its DTLS-SRTP keys will land in.
-    pub(crate) fn new_rtc(&self, creds: IceCreds, codecs: CodecConfig, req: &SessionRequest, now: Instant) -> Result<(Rtc, Option<KeySlot>), SessionError> {
+    pub(crate) fn new_rtc(
+        &self,
+        creds: IceCreds,
+        codecs: CodecConfig,
+        req: &SessionRequest,
+        now: Instant,
+    ) -> Result<(Rtc, Option<KeySlot>), SessionError> {
         let mut config = RtcConfig::new()
             .set_crypto_provider(key_capture::provider())
             .set_ice_lite(true)
@@ -135,7 +204,10 @@ impl Shard {
             // receive limit, and a message over the receive limit aborts the whole association.
             // So the receive limit is set well above the policy (the answer is rewritten to
             // advertise the policy), and a message between the two closes only its channel.
-            .set_sctp_max_message_size(u32::try_from(sctp_receive_limit(self.cfg.datachannel_max_message_size)).unwrap_or(u32::MAX))
+            .set_sctp_max_message_size(
+                u32::try_from(sctp_receive_limit(self.cfg.datachannel_max_message_size))
+                    .unwrap_or(u32::MAX),
+            )
             // SCTP's own buffer; our per-channel queues (datachannelBufferBytes) sit in front.
             .set_sctp_max_buffered_amount(1 << 20);
         *config.codec_config() = codecs;
@@ -160,14 +232,21 @@ impl Shard {
             }
         }
         for &addr in &req.candidates.tcp {
-            if let Ok(c) = Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build() {
+            if let Ok(c) = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+            {
                 if rtc.add_local_candidate(c).is_some() {
                     added += 1;
                 }
             }
         }
         if added == 0 {
-            return Err(SessionError::Internal("no usable ICE candidate address (check rtc.externIP)".into()));
+            return Err(SessionError::Internal(
+                "no usable ICE candidate address (check rtc.externIP)".into(),
+            ));
         }
         Ok((rtc, keys))
     }
@@ -201,13 +280,28 @@ impl SdpFrag {
 }
 
 /// The answer fragment of an ICE restart: our new credentials and our candidates (ICE-lite).
-pub(crate) fn restart_answer(creds: &IceCreds, udp: &[std::net::SocketAddr], tcp: &[std::net::SocketAddr]) -> String {
-    let mut body = format!("a=ice-lite\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n", creds.ufrag, creds.pass);
+pub(crate) fn restart_answer(
+    creds: &IceCreds,
+    udp: &[std::net::SocketAddr],
+    tcp: &[std::net::SocketAddr],
+) -> String {
+    let mut body = format!(
+        "a=ice-lite\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
+        creds.ufrag, creds.pass
+    );
     for a in udp {
-        body.push_str(&format!("a=candidate:1 1 udp 2130706431 {} {} typ host\r\n", a.ip(), a.port()));
+        body.push_str(&format!(
+            "a=candidate:1 1 udp 2130706431 {} {} typ host\r\n",
+            a.ip(),
+            a.port()
+        ));
     }
     for a in tcp {
-        body.push_str(&format!("a=candidate:2 1 tcp 1671430143 {} {} typ host tcptype passive\r\n", a.ip(), a.port()));
+        body.push_str(&format!(
+            "a=candidate:2 1 tcp 1671430143 {} {} typ host tcptype passive\r\n",
+            a.ip(),
+            a.port()
+        ));
     }
     body
 }
@@ -217,9 +311,17 @@ fn unused_payload_types(offer: &str) -> Vec<Pt> {
     let used: Vec<u8> = offer
         .lines()
         .filter(|l| l.starts_with("m="))
-        .flat_map(|l| l.split(' ').skip(3).filter_map(|p| p.trim().parse::<u8>().ok()))
+        .flat_map(|l| {
+            l.split(' ')
+                .skip(3)
+                .filter_map(|p| p.trim().parse::<u8>().ok())
+        })
         .collect();
-    (96u8..=127).chain(35..=63).filter(|p| !used.contains(p)).map(Pt::from).collect()
+    (96u8..=127)
+        .chain(35..=63)
+        .filter(|p| !used.contains(p))
+        .map(Pt::from)
+        .collect()
 }
 
 /// A stream's codec as configured for a player: fresh payload type numbers the player's offer
@@ -231,7 +333,11 @@ fn for_player(spec: CodecSpec, free: &mut Vec<Pt>) -> Option<PayloadParams> {
         return None;
     }
     let pt = free.remove(0);
-    let rtx = if spec.codec.is_video() && !free.is_empty() { Some(free.remove(0)) } else { None };
+    let rtx = if spec.codec.is_video() && !free.is_empty() {
+        Some(free.remove(0))
+    } else {
+        None
+    };
     Some(PayloadParams::new(pt, rtx, spec))
 }
 
@@ -249,7 +355,10 @@ fn without_transport_cc(mut config: RtcConfig) -> RtcConfig {
         .filter(|(_, ext)| **ext != Extension::TransportSequenceNumber)
         .map(|(id, ext)| (id, ext.clone()))
         .collect();
-    kept.into_iter().fold(config.clear_extension_map(), |config, (id, ext)| config.set_extension(id, ext))
+    kept.into_iter()
+        .fold(config.clear_extension_map(), |config, (id, ext)| {
+            config.set_extension(id, ext)
+        })
 }
 
 /// SCTP receive limit for a policy limit of `policy` bytes: room for a hostile or mistaken
@@ -273,7 +382,10 @@ pub(crate) fn advertise_max_message_size(sdp: &str, policy: usize) -> String {
 
 /// The `a=mid:` values of an offer, in order.
 fn offer_mids(sdp: &str) -> Vec<Mid> {
-    sdp.lines().filter_map(|l| l.trim().strip_prefix("a=mid:")).map(|m| Mid::from(m.trim())).collect()
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
+        .map(|m| Mid::from(m.trim()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -285,12 +397,17 @@ mod tests {
         let f = SdpFrag::parse("a=ice-ufrag:abc\r\na=ice-pwd:secret\r\na=mid:0\r\na=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n");
         assert_eq!(f.ufrag.as_deref(), Some("abc"));
         assert_eq!(f.pwd.as_deref(), Some("secret"));
-        assert_eq!(f.candidates, vec!["candidate:1 1 udp 1 127.0.0.1 5000 typ host".to_string()]);
+        assert_eq!(
+            f.candidates,
+            vec!["candidate:1 1 udp 1 127.0.0.1 5000 typ host".to_string()]
+        );
     }
 
     #[test]
     fn player_payload_types_avoid_the_offers() {
-        let free = unused_payload_types("m=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
+        let free = unused_payload_types(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        );
         assert_eq!(free[0], Pt::from(99));
         assert!(!free.contains(&Pt::from(111)));
     }

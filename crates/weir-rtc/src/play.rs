@@ -15,6 +15,7 @@ use weir_stream::{FanoutItem, MediaExt, MediaKind, MediaUnit, StreamTrack, Track
 
 use crate::convert::{extension_values, payload_params};
 use crate::direct::{DirectEgress, DirectTrack, ExtIds, RtpOut, MAX_RTX_PER_NACK};
+use crate::fast_start::GopReplay;
 use crate::peer::{note_media_written, Role, Session};
 use crate::rewrite::Rewriter;
 use crate::shard::Shard;
@@ -38,7 +39,12 @@ pub struct DownTrack {
 }
 
 impl DownTrack {
-    pub fn new(mid: Mid, kind: MediaKind, negotiated: PayloadParams, local_pt: Option<(u32, Pt)>) -> Self {
+    pub fn new(
+        mid: Mid,
+        kind: MediaKind,
+        negotiated: PayloadParams,
+        local_pt: Option<(u32, Pt)>,
+    ) -> Self {
         DownTrack {
             mid,
             kind,
@@ -56,9 +62,32 @@ impl DownTrack {
 pub struct Player {
     pub audio: Option<DownTrack>,
     pub video: Option<DownTrack>,
+    /// The cached-GOP replay under way (`fast_start.rs`); live video waits for it.
+    pub replay: Option<GopReplay>,
+    /// Source epoch and sequence number from which live video follows the finished replay
+    /// (units before it were replayed).
+    pub video_live_after: Option<(u32, u64)>,
 }
 
 impl Player {
+    pub fn new(audio: Option<DownTrack>, video: Option<DownTrack>) -> Self {
+        Player {
+            audio,
+            video,
+            replay: None,
+            video_live_after: None,
+        }
+    }
+
+    /// Whether a live video unit is to be written: not while the GOP replay runs, nor one the
+    /// replay already sent.
+    fn wants_live_video(&self, epoch: u32, seq: u64) -> bool {
+        if self.replay.is_some() {
+            return false;
+        }
+        !matches!(self.video_live_after, Some((e, after)) if e == epoch && seq < after)
+    }
+
     fn down_track(&mut self, kind: MediaKind) -> Option<&mut DownTrack> {
         match kind {
             MediaKind::Audio => self.audio.as_mut(),
@@ -70,8 +99,10 @@ impl Player {
         let down = |d: &Option<DownTrack>| {
             d.as_ref().and_then(|d| {
                 let t = crate::convert::track_desc(&d.negotiated)?;
-                Some(json!({"mid": d.mid.to_string(), "codec": t.codec, "fmtp": t.fmtp,
-                    "waiting_keyframe": d.waiting_keyframe, "direct": d.direct.is_some()}))
+                Some(
+                    json!({"mid": d.mid.to_string(), "codec": t.codec, "fmtp": t.fmtp,
+                    "waiting_keyframe": d.waiting_keyframe, "direct": d.direct.is_some()}),
+                )
             })
         };
         json!({"audio": down(&self.audio), "video": down(&self.video)})
@@ -82,7 +113,9 @@ impl Player {
 pub(crate) fn local_pt_for(rtc: &Rtc, mid: Mid, track: &TrackDesc) -> Option<Pt> {
     let wanted = payload_params(track, Pt::from(96), None)?;
     let local = rtc.codec_config().match_params(wanted)?.pt();
-    rtc.media(mid).is_some_and(|m| m.remote_pts().contains(&local)).then_some(local)
+    rtc.media(mid)
+        .is_some_and(|m| m.remote_pts().contains(&local))
+        .then_some(local)
 }
 
 /// Which down-track a stream's tracks go to: the first track of each kind, by track index.
@@ -135,9 +168,20 @@ pub(crate) fn write_to_player(player: &mut Session, d: &Delivery, now: Instant) 
     if player.connected_at.is_none() {
         return Skipped;
     }
-    let Session { rtc, role, counters, direct, rtc_written, .. } = player;
-    let Role::Player(p) = role else { return Skipped };
-    let Some(dt) = p.down_track(d.kind) else { return Skipped };
+    let Session {
+        rtc,
+        role,
+        counters,
+        direct,
+        rtc_written,
+        ..
+    } = player;
+    let Role::Player(p) = role else {
+        return Skipped;
+    };
+    let Some(dt) = p.down_track(d.kind) else {
+        return Skipped;
+    };
     // A new source epoch (publisher reconnected): video restarts at a keyframe so the player's
     // decoder never sees the new stream mid-GOP.
     if dt.rewriter.epoch().is_some_and(|e| e != d.epoch) && d.kind == MediaKind::Video {
@@ -147,7 +191,9 @@ pub(crate) fn write_to_player(player: &mut Session, d: &Delivery, now: Instant) 
         Some((epoch, pt)) if epoch == d.epoch => pt,
         _ => {
             // A new source with a codec this player did not negotiate is not forwarded.
-            let Some(pt) = local_pt_for(rtc, dt.mid, d.desc) else { return Skipped };
+            let Some(pt) = local_pt_for(rtc, dt.mid, d.desc) else {
+                return Skipped;
+            };
             dt.local_pt = Some((d.epoch, pt));
             pt
         }
@@ -159,35 +205,56 @@ pub(crate) fn write_to_player(player: &mut Session, d: &Delivery, now: Instant) 
         dt.waiting_keyframe = false;
     }
     let u = d.unit;
-    let Some((seq, ts)) = dt.rewriter.map(d.epoch, u.seq, u.ts, now) else { return Skipped };
-    let via_rtc = match (direct.as_mut(), dt.direct.as_mut()) {
-        // The packet for str0m is the player's first of the turn, so sending str0m's output
-        // before the direct queue keeps the player's packets in order (`Session::send_written`).
-        (Some(out), Some(track)) if !(track.sender_report_due(now) && out.queue.is_empty() && !*rtc_written) => {
-            let h = RtpOut { pt: *local_pt, marker: u.marker, seq: seq as u16, ts, ssrc: track.ssrc };
-            if !out.queue_rtp(&h, seq, d.ext, &track.ext_ids, dt.mid.as_bytes(), &[&u.payload]) {
+    let Some((seq, ts)) = dt.rewriter.map(d.epoch, u.seq, u.ts, now) else {
+        return Skipped;
+    };
+    match (direct.as_mut(), dt.direct.as_mut()) {
+        (Some(out), Some(track)) => {
+            let h = RtpOut {
+                pt: *local_pt,
+                marker: u.marker,
+                seq: seq as u16,
+                ts,
+                ssrc: track.ssrc,
+            };
+            if !out.queue_rtp(
+                &h,
+                seq,
+                d.ext,
+                &track.ext_ids,
+                dt.mid.as_bytes(),
+                &[&u.payload],
+            ) {
                 return Skipped;
             }
-            false
+            if track.note_sent(u.payload.len(), now) {
+                // str0m's sender reports map RTP to wall-clock time from what it is told here.
+                if let Some(tx) = rtc.direct_api().stream_tx_by_mid(dt.mid, None) {
+                    let (packets, bytes) = track.take_unreported();
+                    tx.note_sent_outside(
+                        seq.into(),
+                        ts,
+                        u.arrival,
+                        dt.negotiated.spec().clock_rate,
+                        packets,
+                        bytes,
+                    );
+                }
+            }
         }
-        (Some(_), Some(track)) => {
-            // Once a second str0m sends one, so its sender reports map RTP to wall-clock time.
-            track.rtc_written_at = Some(now);
-            track.note_via_rtc(seq);
-            true
+        _ => {
+            let mut api = rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else {
+                return Skipped;
+            };
+            tx.write_rtp(
+                RtpWrite::new(local_pt, seq.into(), ts, u.arrival, u.payload.clone())
+                    .marker(u.marker)
+                    .nackable(d.kind == MediaKind::Video)
+                    .ext_vals(extension_values(d.ext)),
+            );
+            *rtc_written = true;
         }
-        _ => true,
-    };
-    if via_rtc {
-        let mut api = rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return Skipped };
-        tx.write_rtp(
-            RtpWrite::new(local_pt, seq.into(), ts, u.arrival, u.payload.clone())
-                .marker(u.marker)
-                .nackable(d.kind == MediaKind::Video)
-                .ext_vals(extension_values(d.ext)),
-        );
-        *rtc_written = true;
     }
     counters.tx_packets += 1;
     counters.tx_bytes += u.payload.len() as u64;
@@ -201,15 +268,35 @@ pub(crate) fn write_to_player(player: &mut Session, d: &Delivery, now: Instant) 
 /// Writes a turn's fan-out items of one stream to one of its players (those its fast-start GOP
 /// replay already covered are skipped). Returns (anything written, the player waits for a
 /// keyframe).
-pub(crate) fn write_fanout(sess: &mut Session, items: &[FanoutItem], tracks: &[StreamTrack], routes: &Routes, now: Instant) -> (bool, bool) {
+pub(crate) fn write_fanout(
+    sess: &mut Session,
+    items: &[FanoutItem],
+    tracks: &[StreamTrack],
+    routes: &Routes,
+    now: Instant,
+) -> (bool, bool) {
     let (mut written, mut wants_keyframe) = (false, false);
     for item in items {
         if item.n <= sess.fanout_after {
             continue;
         }
         let i = item.unit.track.index();
-        let (Some(kind), Some(track)) = (routes.kind(i), tracks.get(i)) else { continue };
-        let d = Delivery { unit: &item.unit, epoch: item.epoch, kind, desc: &track.desc, keyframe: item.unit.keyframe, ext: &item.unit.ext };
+        let (Some(kind), Some(track)) = (routes.kind(i), tracks.get(i)) else {
+            continue;
+        };
+        if kind == MediaKind::Video
+            && matches!(&sess.role, Role::Player(p) if !p.wants_live_video(item.epoch, item.unit.seq))
+        {
+            continue;
+        }
+        let d = Delivery {
+            unit: &item.unit,
+            epoch: item.epoch,
+            kind,
+            desc: &track.desc,
+            keyframe: item.unit.keyframe,
+            ext: &item.unit.ext,
+        };
         match write_to_player(sess, &d, now) {
             PlayerWrite::Written => written = true,
             PlayerWrite::NeedsKeyframe => wants_keyframe = true,
@@ -220,66 +307,48 @@ pub(crate) fn write_fanout(sess: &mut Session, items: &[FanoutItem], tracks: &[S
 }
 
 impl Shard {
-    /// A player's DTLS is up: switch it to direct egress if it can, and replay the cached GOP so
-    /// it can decode at once (fast start).
-    pub(crate) fn on_player_connected(&mut self, id: SessionId, now: Instant) {
-        let Some(sess) = self.sessions.get_mut(id) else { return };
-        let Some(sid) = sess.stream else { return };
-        if !matches!(sess.role, Role::Player(_)) {
-            return;
-        }
-        setup_direct_egress(sess);
-        let Some(stream) = self.hub.get(sid) else { return };
-        // Units queued for this turn's fan-out are in the GOP replayed below (video) or
-        // predate the player (audio).
-        sess.fanout_after = stream.fanout_count();
-        let mut need_keyframe = false;
-        if let Some((_, track)) = stream.track_of_kind(MediaKind::Video) {
-            let cached = track.gop();
-            need_keyframe = cached.is_empty();
-            let mut sent = 0u64;
-            let no_ext = MediaExt::default();
-            for (i, unit) in cached.iter().enumerate() {
-                let d = Delivery { unit, epoch: stream.epoch(), kind: MediaKind::Video, desc: &track.desc, keyframe: i == 0, ext: &no_ext };
-                match write_to_player(sess, &d, now) {
-                    PlayerWrite::Written => note_media_written(sess, &mut self.media_written),
-                    PlayerWrite::NeedsKeyframe => need_keyframe = true,
-                    PlayerWrite::Skipped => {}
-                }
-                sent += 1;
-            }
-            sess.counters.fast_start_packets += sent;
-            if let Role::Player(Player { video: Some(dt), .. }) = &mut sess.role {
-                let last = dt.rewriter.last_out_seq();
-                if let Some(track) = dt.direct.as_mut() {
-                    track.fast_start_last = last;
-                }
-            }
-            if sent > 0 {
-                debug!(session = %sess.id, stream = %sess.key, packets = sent, "fast start: cached GOP sent");
-            }
-        }
-        if need_keyframe {
-            self.request_keyframe(sid, now);
-        }
-    }
-
     /// A direct-egress player lost packets: resend them from the stream's recent units, as RTX
     /// (RFC 4588) when the player negotiated it, else as the original packets (same SSRC and
     /// sequence number, RFC 4585). Units of an earlier source epoch or gone from the buffer
     /// are not resent (the player's PLI after its NACKs fail gets it a keyframe).
     pub(crate) fn on_nack(&mut self, id: SessionId, nack: &Nack, now: Instant) {
-        let Some(sess) = self.sessions.get_mut(id) else { return };
-        let Some(stream) = sess.stream.and_then(|s| self.hub.get(s)) else { return };
-        let Some(recent) = stream.track_of_kind(MediaKind::Video).and_then(|(_, t)| t.recent()) else { return };
-        let Session { role, direct, counters, .. } = &mut *sess;
-        let (Role::Player(Player { video: Some(dt), .. }), Some(out)) = (role, direct.as_mut()) else { return };
-        let Some(track) = dt.direct.as_mut() else { return };
+        let Some(sess) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let Some(stream) = sess.stream.and_then(|s| self.hub.get(s)) else {
+            return;
+        };
+        let Some(recent) = stream
+            .track_of_kind(MediaKind::Video)
+            .and_then(|(_, t)| t.recent())
+        else {
+            return;
+        };
+        let Session {
+            role,
+            direct,
+            counters,
+            ..
+        } = &mut *sess;
+        let (
+            Role::Player(Player {
+                video: Some(dt), ..
+            }),
+            Some(out),
+        ) = (role, direct.as_mut())
+        else {
+            return;
+        };
+        let Some(track) = dt.direct.as_mut() else {
+            return;
+        };
         if *nack.ssrc != track.ssrc {
             return;
         }
         counters.nacks_received += 1;
-        let (Some(last), Some(epoch), Some((_, local_pt))) = (dt.rewriter.last_out_seq(), dt.rewriter.epoch(), dt.local_pt) else {
+        let (Some(last), Some(epoch), Some((_, local_pt))) =
+            (dt.rewriter.last_out_seq(), dt.rewriter.epoch(), dt.local_pt)
+        else {
             return;
         };
         let rtx = track.rtx_pt(*local_pt).zip(track.rtx_ssrc);
@@ -291,31 +360,65 @@ impl Shard {
             if out_seq > last {
                 continue; // not sent yet
             }
-            if rtx.is_none() && track.sent_via_rtc(out_seq) {
-                continue; // str0m's bytes, not ours (see `DirectTrack::via_rtc`)
-            }
-            let Some(unit) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else { continue };
+            let Some(unit) = dt.rewriter.source_seq(out_seq).and_then(|s| recent.get(s)) else {
+                continue;
+            };
             // Same mapping as when it was first sent: the splice is unchanged (source_seq).
-            let Some((_, ts)) = dt.rewriter.map(epoch, unit.seq, unit.ts, unit.arrival) else { continue };
+            let Some((_, ts)) = dt.rewriter.map(epoch, unit.seq, unit.ts, unit.arrival) else {
+                continue;
+            };
+            if !track.resent.allow(out_seq, now) {
+                continue;
+            }
             if !track.take_rtx_token(now) {
                 break;
             }
             let queued = match rtx {
                 Some((rtx_pt, rtx_ssrc)) => {
-                    let h = RtpOut { pt: rtx_pt, marker: unit.marker, seq: track.rtx_seq as u16, ts, ssrc: rtx_ssrc };
+                    let h = RtpOut {
+                        pt: rtx_pt,
+                        marker: unit.marker,
+                        seq: track.rtx_seq as u16,
+                        ts,
+                        ssrc: rtx_ssrc,
+                    };
                     // RFC 4588 section 4: the payload starts with the original sequence number.
                     let osn = (out_seq as u16).to_be_bytes();
-                    let ok = out.queue_rtp(&h, track.rtx_seq, &unit.ext, &track.ext_ids, dt.mid.as_bytes(), &[&osn, &unit.payload]);
+                    let ok = out.queue_rtp(
+                        &h,
+                        track.rtx_seq,
+                        &unit.ext,
+                        &track.ext_ids,
+                        dt.mid.as_bytes(),
+                        &[&osn, &unit.payload],
+                    );
                     track.rtx_seq += u64::from(ok);
                     ok
                 }
                 None => {
                     // The packet as first sent, header from the same fields as in
                     // `write_to_player`; the fast-start replay went out without extensions.
-                    let h = RtpOut { pt: *local_pt, marker: unit.marker, seq: out_seq as u16, ts, ssrc: track.ssrc };
+                    let h = RtpOut {
+                        pt: *local_pt,
+                        marker: unit.marker,
+                        seq: out_seq as u16,
+                        ts,
+                        ssrc: track.ssrc,
+                    };
                     let plain = track.fast_start_last.is_some_and(|l| out_seq <= l);
-                    let ext = if plain { &MediaExt::default() } else { &unit.ext };
-                    out.queue_rtp(&h, out_seq, ext, &track.ext_ids, dt.mid.as_bytes(), &[&unit.payload])
+                    let ext = if plain {
+                        &MediaExt::default()
+                    } else {
+                        &unit.ext
+                    };
+                    out.queue_rtp(
+                        &h,
+                        out_seq,
+                        ext,
+                        &track.ext_ids,
+                        dt.mid.as_bytes(),
+                        &[&unit.payload],
+                    )
                 }
             };
             if queued {
@@ -339,22 +442,35 @@ impl Shard {
 
 /// Switches a player that just connected to direct egress (`direct.rs`) when its video (if
 /// any) has RTX; otherwise it stays on str0m.
-fn setup_direct_egress(sess: &mut Session) {
-    let Some(keys) = sess.keys.take().and_then(|slot| slot.get().cloned()) else { return };
+pub(crate) fn setup_direct_egress(sess: &mut Session) {
+    let Some(keys) = sess.keys.take().and_then(|slot| slot.get().cloned()) else {
+        return;
+    };
     let Some(srtp) = keys.local_sender() else {
         debug!(session = %sess.id, profile = ?keys.profile, "SRTP profile not handled by direct egress");
         return;
     };
     let Session { rtc, role, id, .. } = &mut *sess;
-    let Role::Player(Player { audio, video }) = role else { return };
+    let Role::Player(Player { audio, video, .. }) = role else {
+        return;
+    };
     let mut tracks = Vec::new();
     for dt in [audio.as_ref(), video.as_ref()].into_iter().flatten() {
-        let Some(media) = rtc.media(dt.mid) else { return };
+        let Some(media) = rtc.media(dt.mid) else {
+            return;
+        };
         let ext_ids = ExtIds::of(media.remote_extmap());
         let mut api = rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else { return };
+        let Some(tx) = api.stream_tx_by_mid(dt.mid, None) else {
+            return;
+        };
         let (ssrc, rtx_ssrc) = (*tx.ssrc(), tx.rtx().map(|s| *s));
-        let rtx_pts: Vec<(u8, u8)> = rtc.codec_config().params().iter().filter_map(|p| Some((*p.pt(), *p.resend()?))).collect();
+        let rtx_pts: Vec<(u8, u8)> = rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter_map(|p| Some((*p.pt(), *p.resend()?)))
+            .collect();
         if dt.kind == MediaKind::Video && (rtx_ssrc.is_none() || rtx_pts.is_empty()) {
             debug!(session = %id, "player has no RTX for video: NACKed packets are resent as they were");
         }
@@ -364,15 +480,20 @@ fn setup_direct_egress(sess: &mut Session) {
             rtx_pts,
             rtx_seq: u64::from(rand::random::<u16>() >> 1),
             ext_ids,
-            rtc_written_at: None,
-            via_rtc: [None; 4],
+            sr_noted_at: None,
+            unreported: (0, 0),
             fast_start_last: None,
             rtx_sent: 0,
+            resent: Default::default(),
             rtx_tokens: 0.0,
             rtx_tokens_at: None,
         });
     }
-    for (dt, track) in [audio.as_mut(), video.as_mut()].into_iter().flatten().zip(tracks) {
+    for (dt, track) in [audio.as_mut(), video.as_mut()]
+        .into_iter()
+        .flatten()
+        .zip(tracks)
+    {
         // str0m must never send RTX on these SSRCs itself: its RTX sequence numbers would
         // collide with ours under the same SRTP key. An inert cache (age 0) resends nothing.
         if let Some(tx) = rtc.direct_api().stream_tx_by_mid(dt.mid, None) {

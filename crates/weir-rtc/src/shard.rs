@@ -49,6 +49,10 @@ pub(crate) struct Shard {
     /// Streams with fan-out queued in this turn (a buffer swapped with the hub's).
     pub(crate) fanout_streams: Vec<StreamId>,
     pub(crate) work: VecDeque<Work>,
+    /// Players with a cached-GOP replay under way (`fast_start.rs`), and when they were last
+    /// continued.
+    pub(crate) replays: Vec<SessionId>,
+    pub(crate) replays_at: Instant,
     effects: Vec<HubEffect<SessionId>>,
     /// Threads that encrypt and send the packets written to players (`rtc.egressThreads`);
     /// `None`: the engine thread does it.
@@ -80,26 +84,40 @@ pub(crate) fn spawn(parts: ShardParts, commands: mpsc::Receiver<Command>) -> io:
         .dtls_provider
         .generate_certificate()
         .ok_or_else(|| io::Error::other("could not generate the DTLS certificate"))?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("weir-media".into()).spawn(move || {
-        rt.block_on(async move {
-            match Shard::new(parts, cert) {
-                Ok(shard) => shard.run(commands).await,
-                Err(e) => warn!(error = %e, "media engine failed to start"),
-            }
-        })
-    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("weir-media".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match Shard::new(parts, cert) {
+                    Ok(shard) => shard.run(commands).await,
+                    Err(e) => warn!(error = %e, "media engine failed to start"),
+                }
+            })
+        })?;
     Ok(())
 }
 
 impl Shard {
     fn new(parts: ShardParts, cert: DtlsCert) -> io::Result<Self> {
-        let ShardParts { cfg, directory, counters, sockets, ports } = parts;
+        let ShardParts {
+            cfg,
+            directory,
+            counters,
+            sockets,
+            ports,
+        } = parts;
         let hub_cfg = HubConfig {
             gop_cache_max_units: cfg.gop_cache_max_packets,
             // One buffer per video track for all direct-egress players' NACKs (maxRtpCacheSize,
             // at most 1024 packets: seconds of video, far more than a NACK's round trip).
-            recent_units: if cfg.direct_egress { cfg.rtx_cache_packets.min(1024) } else { 0 },
+            recent_units: if cfg.direct_egress {
+                cfg.rtx_cache_packets.min(1024)
+            } else {
+                0
+            },
             keyframe_request_interval: cfg.keyframe_request_interval,
             grace: cfg.continue_push,
         };
@@ -116,6 +134,8 @@ impl Shard {
             media_written: Vec::new(),
             fanout_streams: Vec::new(),
             work: VecDeque::new(),
+            replays: Vec::new(),
+            replays_at: Instant::now(),
             effects: Vec::new(),
             counters,
             unknown_packets: 0,
@@ -141,7 +161,12 @@ impl Shard {
         let ports = self.ports.clone();
         info!(udp = ?self.net.udp.as_ref().and_then(|u| u.local_addr().ok()), "media engine running");
         loop {
-            let deadline = self.timers.peek().map(|Reverse((t, _))| *t).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let deadline = self
+                .timers
+                .peek()
+                .map(|Reverse((t, _))| *t)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let deadline = self.replay_deadline().map_or(deadline, |r| r.min(deadline));
             let has_udp = self.net.udp.is_some();
             tokio::select! {
                 biased;
@@ -165,7 +190,11 @@ impl Shard {
                     self.hub.poll_foreign(now);
                     self.process_work(now);
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => self.handle_timers(Instant::now()),
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let now = Instant::now();
+                    self.handle_timers(now);
+                    self.continue_replays(now);
+                }
                 _ = housekeeping.tick() => self.housekeeping(Instant::now()),
             }
             self.send_written_media();
@@ -178,7 +207,14 @@ impl Shard {
     /// A session borrowed together with the engine thread's output.
     pub(crate) fn session_out(&mut self, id: SessionId) -> Option<(&mut Session, ThreadOut<'_>)> {
         let sess = self.sessions.get_mut(id)?;
-        Some((sess, ThreadOut { net: &mut self.net, timers: &mut self.timers, work: &mut self.work }))
+        Some((
+            sess,
+            ThreadOut {
+                net: &mut self.net,
+                timers: &mut self.timers,
+                work: &mut self.work,
+            },
+        ))
     }
 
     pub(crate) fn drain_session(&mut self, id: SessionId, now: Instant) {
@@ -190,9 +226,18 @@ impl Shard {
     fn handle_tcp_event(&mut self, ev: TcpEvent) {
         match ev {
             TcpEvent::Opened { peer, tx } => {
-                self.net.tcp.insert(peer, crate::net::TcpConn { tx, opened: Instant::now(), bound: false });
+                self.net.tcp.insert(
+                    peer,
+                    crate::net::TcpConn {
+                        tx,
+                        opened: Instant::now(),
+                        bound: false,
+                    },
+                );
             }
-            TcpEvent::Frame { peer, data } => self.handle_datagram(true, peer, &data, Instant::now()),
+            TcpEvent::Frame { peer, data } => {
+                self.handle_datagram(true, peer, &data, Instant::now())
+            }
             TcpEvent::Closed { peer } => {
                 self.net.tcp.remove(&peer);
                 self.sessions.unbind(true, peer);
@@ -200,12 +245,20 @@ impl Shard {
         }
     }
 
-    pub(crate) fn handle_datagram(&mut self, tcp: bool, src: SocketAddr, data: &[u8], now: Instant) {
+    pub(crate) fn handle_datagram(
+        &mut self,
+        tcp: bool,
+        src: SocketAddr,
+        data: &[u8],
+        now: Instant,
+    ) {
         let Some(id) = self.sessions.route(tcp, src, data) else {
             self.answer_unrouted(tcp, src, data);
             return;
         };
-        let Some((sess, mut out)) = self.session_out(id) else { return };
+        let Some((sess, mut out)) = self.session_out(id) else {
+            return;
+        };
         if sess.receive(tcp, src, data, now, &mut out) == Taken::Stun {
             self.note_stun_from(id, tcp, src, now);
         }
@@ -219,7 +272,12 @@ impl Shard {
         if crate::demux::is_stun(data) {
             if let Some(resp) = weir_turn::stun::binding_response(data, src) {
                 let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
-                self.net.send(Transmit { proto, source: src, destination: src, contents: resp.into() });
+                self.net.send(Transmit {
+                    proto,
+                    source: src,
+                    destination: src,
+                    contents: resp.into(),
+                });
                 return;
             }
         }
@@ -228,8 +286,16 @@ impl Shard {
 
     /// A session took an authenticated STUN request from `src`: its consent is fresh (RFC
     /// 7675), and from now on that address's DTLS and SRTP go to it.
-    pub(crate) fn note_stun_from(&mut self, id: SessionId, tcp: bool, src: SocketAddr, now: Instant) {
-        let Some(sess) = self.sessions.get_mut(id) else { return };
+    pub(crate) fn note_stun_from(
+        &mut self,
+        id: SessionId,
+        tcp: bool,
+        src: SocketAddr,
+        now: Instant,
+    ) {
+        let Some(sess) = self.sessions.get_mut(id) else {
+            return;
+        };
         sess.last_consent = now;
         if self.sessions.bind_addr(id, tcp, src) && tcp {
             if let Some(c) = self.net.tcp.get_mut(&src) {
@@ -244,7 +310,9 @@ impl Shard {
                 break;
             }
             self.timers.pop();
-            let Some((sess, mut out)) = self.session_out(id) else { continue };
+            let Some((sess, mut out)) = self.session_out(id) else {
+                continue;
+            };
             if sess.next_timeout != t {
                 continue; // stale entry: the session re-armed its timer since
             }
@@ -255,18 +323,30 @@ impl Shard {
     }
 
     fn housekeeping(&mut self, now: Instant) {
-        self.counters.publish(self.net.batch.counts, self.unknown_packets, self.ingress_pooled);
+        self.counters.publish(
+            self.net.batch.counts,
+            self.unknown_packets,
+            self.ingress_pooled,
+        );
         let timeout = self.cfg.timeout;
         let from_media = self.cfg.consent_from_authenticated_media;
         for s in self.sessions.iter() {
             if !s.rtc.is_alive() {
-                self.work.push_back(Work::Close(s.handle, "peer connection closed"));
+                self.work
+                    .push_back(Work::Close(s.handle, "peer connection closed"));
             } else if now.saturating_duration_since(s.consent_at(from_media)) > timeout {
-                self.work.push_back(Work::Close(s.handle, "no consent within timeoutSec"));
+                self.work
+                    .push_back(Work::Close(s.handle, "no consent within timeoutSec"));
             }
         }
         // DataChannel queues normally refill on BufferedAmountLow; this catches any missed one.
-        let Shard { sessions, net, timers, work, .. } = self;
+        let Shard {
+            sessions,
+            net,
+            timers,
+            work,
+            ..
+        } = self;
         for sess in sessions.iter_mut() {
             if sess.dc.has_queued() {
                 for ch in 0..sess.dc.channels.len() {
@@ -279,7 +359,9 @@ impl Shard {
         // Adapters that left without the owner being woken (none should) are noticed here too.
         self.hub.poll_foreign(now);
         // TCP connections that never completed an ICE check within the timeout.
-        self.net.tcp.retain(|_, c| c.bound || now.saturating_duration_since(c.opened) <= timeout);
+        self.net
+            .tcp
+            .retain(|_, c| c.bound || now.saturating_duration_since(c.opened) <= timeout);
         self.process_work(now);
         self.release_freed_memory(now);
     }
@@ -289,7 +371,9 @@ impl Shard {
     /// they all ended), which operators read as a leak; `malloc_trim` costs a few milliseconds
     /// on a large heap, hence the rate limit and doing it only after closes.
     fn release_freed_memory(&mut self, now: Instant) {
-        if self.closed_since_trim == 0 || now.saturating_duration_since(self.last_trim) < Duration::from_secs(5) {
+        if self.closed_since_trim == 0
+            || now.saturating_duration_since(self.last_trim) < Duration::from_secs(5)
+        {
             return;
         }
         self.closed_since_trim = 0;
@@ -314,7 +398,9 @@ impl Shard {
             self.hub.take_effects(&mut self.effects);
             for effect in std::mem::take(&mut self.effects) {
                 match effect {
-                    HubEffect::RequestKeyframe(source) => self.ask_publisher_for_keyframe(source, now),
+                    HubEffect::RequestKeyframe(source) => {
+                        self.ask_publisher_for_keyframe(source, now)
+                    }
                     HubEffect::CloseSink(sink, reason) => self.close_session(sink, reason, now),
                 }
             }
@@ -339,7 +425,9 @@ impl Shard {
                 None => {}
             },
             Work::KeyframeRequest(id, req) => {
-                let Some(sess) = self.sessions.get_mut(id) else { return };
+                let Some(sess) = self.sessions.get_mut(id) else {
+                    return;
+                };
                 sess.counters.keyframe_requests_received += 1;
                 match sess.role {
                     Role::Echo(_) => {
@@ -369,7 +457,9 @@ impl Shard {
     /// Ends a session: its `Rtc` is dropped, its ufrags and addresses route nowhere, and its
     /// stream forgets it (a publisher that leaves orphans or ends its stream, `weir-stream`).
     pub(crate) fn close_session(&mut self, id: SessionId, reason: &'static str, now: Instant) {
-        let Some(mut sess) = self.sessions.remove(id) else { return };
+        let Some(mut sess) = self.sessions.remove(id) else {
+            return;
+        };
         self.closed_since_trim += 1;
         sess.rtc.disconnect();
         for &(tcp, addr) in &sess.addrs {

@@ -11,7 +11,9 @@ pub struct RecentUnits {
 
 impl RecentUnits {
     pub fn new(capacity: usize) -> Self {
-        RecentUnits { slots: vec![None; capacity.max(1)] }
+        RecentUnits {
+            slots: vec![None; capacity.max(1)],
+        }
     }
 
     pub fn push(&mut self, unit: &MediaUnit) {
@@ -24,7 +26,9 @@ impl RecentUnits {
 
     /// The unit with extended sequence number `seq`, while it is held.
     pub fn get(&self, seq: u64) -> Option<&MediaUnit> {
-        self.slots[(seq % self.slots.len() as u64) as usize].as_ref().filter(|u| u.seq == seq)
+        self.slots[(seq % self.slots.len() as u64) as usize]
+            .as_ref()
+            .filter(|u| u.seq == seq)
     }
 }
 

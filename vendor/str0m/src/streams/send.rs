@@ -487,6 +487,33 @@ impl StreamTx {
         self.unpaced = Some(unpaced);
     }
 
+    /// Weir patch: records packets the application sent on this stream itself (built and
+    /// SRTP-protected outside str0m, with sequence numbers str0m never uses), so that the
+    /// sender reports str0m keeps sending stay right: `rtp_time` was the stream's RTP time at
+    /// `wallclock` (RFC 3550 section 6.4.1 maps it to NTP time), `clock_rate` is its clock,
+    /// `packets`/`bytes` (payload octets) are added to the sender's counts, `last_seq_no` is
+    /// the newest sequence number sent (receiver reports' loss is counted against it).
+    pub fn note_sent_outside(
+        &mut self,
+        last_seq_no: SeqNo,
+        rtp_time: u32,
+        wallclock: Instant,
+        clock_rate: Frequency,
+        packets: u64,
+        bytes: u64,
+    ) {
+        self.rtp_and_wallclock = Some((rtp_time, wallclock));
+        self.clock_rate = Some(clock_rate);
+        self.stats.packets += packets;
+        self.stats.bytes += bytes;
+        if *last_seq_no > *self.last_sent_seq_no {
+            self.last_sent_seq_no = last_seq_no;
+        }
+        if wallclock > self.last_used {
+            self.last_used = wallclock;
+        }
+    }
+
     /// Write RTP packet to a send stream.
     ///
     /// The write command carries the RTP payload and optional RTP metadata.
