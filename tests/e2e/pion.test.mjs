@@ -101,6 +101,17 @@ ctx.test(`pion publishes H264 + Opus; pion players without RTX hold a ${HOLD_SEC
       assert.ok(v && v.packets > HOLD_SEC * 50, `${label}: video packets ${v?.packets}`);
       assert.ok(a && a.packets > HOLD_SEC * 40, `${label}: audio packets ${a?.packets}`);
       assert.equal(a.missing, 0, `${label}: every audio packet arrived`);
+      ctx.log(t, `${label} sender reports`, JSON.stringify([v, a].map((x) => ({ kind: x.kind, packets: x.packets, srs: x.sender_reports, sr_packets: x.sr_packet_count, rtp_err_ms: x.sr_rtp_error_ms, ntp_err_ms: x.sr_ntp_error_ms, no_rtp: x.sr_without_rtp_time }))));
+      // Sender reports (RFC 3550 section 6.4.1) from what direct egress tells str0m: no media
+      // goes through str0m, yet every SR maps RTP to NTP time as the packets do (A/V sync) and
+      // counts what was sent (it lags by at most 250 ms plus the SR interval).
+      for (const x of [v, a]) {
+        assert.ok(x.sender_reports >= HOLD_SEC / 6, `${label} ${x.kind}: sender reports ${x.sender_reports}`);
+        assert.equal(x.sr_without_rtp_time, 0, `${label} ${x.kind}: every SR has an RTP time`);
+        assert.ok(x.sr_rtp_error_ms < 40, `${label} ${x.kind}: SR RTP time off by ${x.sr_rtp_error_ms} ms`);
+        assert.ok(x.sr_ntp_error_ms < 40, `${label} ${x.kind}: SR NTP time off by ${x.sr_ntp_error_ms} ms`);
+        assert.ok(x.sr_packet_count <= x.packets + 10 && x.sr_packet_count >= x.packets - 300, `${label} ${x.kind}: SR packet count ${x.sr_packet_count}, received ${x.packets}`);
+      }
     }
     assert.equal(track(res, 'video').missing, 0, 'player: every video packet arrived');
     const lv = track(resLossy, 'video');

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 	"github.com/pion/webrtc/v3/pkg/media/h264writer"
@@ -325,11 +326,27 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 	}
 	var mu sync.Mutex
 	tracks := map[string]*received{}
-	s.pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		r := &received{kind: t.Kind().String(), mime: t.Codec().MimeType, ssrc: uint32(t.SSRC()), seen: map[uint64]bool{}}
+	start := time.Now()
+	s.pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+		r := &received{kind: t.Kind().String(), mime: t.Codec().MimeType, ssrc: uint32(t.SSRC()), clock: t.Codec().ClockRate, seen: map[uint64]bool{}}
 		mu.Lock()
 		tracks[r.kind] = r
 		mu.Unlock()
+		go func() {
+			for {
+				pkts, _, err := rcv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == r.ssrc {
+						r.senderReport(sr, time.Since(start))
+					}
+				}
+				mu.Unlock()
+			}
+		}()
 		go func() {
 			for {
 				pkt, _, err := t.ReadRTP()
@@ -337,6 +354,7 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 					return
 				}
 				mu.Lock()
+				r.lastTs, r.lastAt, r.haveTs = pkt.Timestamp, time.Now(), true
 				isNew := r.record(pkt)
 				if isNew && r.kind == "video" && writer != nil {
 					r.writeInOrder(writer, pkt)
@@ -346,7 +364,9 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 		}()
 	})
 	s.signal(endpoint)
-	start := time.Now()
+	mu.Lock()
+	start = time.Now()
+	mu.Unlock()
 	s.hold(run, func(t float64) {
 		// Losses start after the fast-start burst (the cached GOP, up to ~200 packets at once):
 		// pion's SRTP replay window is 64 packets, so the resend of an early packet of the burst
@@ -420,6 +440,56 @@ type received struct {
 	// later packets is counted but not written).
 	writtenHighest uint64
 	wroteAny       bool
+	// The RTP clock rate, the newest packet's timestamp and when it came.
+	clock  uint32
+	lastTs uint32
+	lastAt time.Time
+	haveTs bool
+	// Sender reports (RFC 3550 section 6.4.1) from the server: how many, the newest one's
+	// sender packet count, and the largest disagreement, once the fast-start replay is long
+	// over, between an SR's RTP timestamp and the RTP time the packets imply at its arrival
+	// (the newest packet's timestamp plus the time since it came), and between its NTP time
+	// and this machine's clock.
+	srCount      int64
+	srPackets    uint32
+	srRtpErrMs   float64
+	srNtpErrMs   float64
+	srWithoutRtp int64
+}
+
+// ntpTime converts an NTP 64-bit timestamp (RFC 5905 section 6) to a wall-clock time.
+func ntpTime(ntp uint64) time.Time {
+	const secs1900to1970 = 2208988800
+	secs := int64(ntp>>32) - secs1900to1970
+	nanos := (int64(ntp&0xffffffff) * 1e9) >> 32
+	return time.Unix(secs, nanos)
+}
+
+func (r *received) senderReport(sr *rtcp.SenderReport, sinceStart time.Duration) {
+	r.srCount++
+	r.srPackets = sr.PacketCount
+	if sr.RTPTime == 0 {
+		r.srWithoutRtp++
+	}
+	if sinceStart < 3*time.Second || !r.haveTs || r.clock == 0 {
+		return
+	}
+	now := time.Now()
+	implied := float64(r.lastTs) + now.Sub(r.lastAt).Seconds()*float64(r.clock)
+	errTicks := float64(int32(sr.RTPTime - uint32(int64(implied))))
+	if e := abs(errTicks) * 1000 / float64(r.clock); e > r.srRtpErrMs {
+		r.srRtpErrMs = e
+	}
+	if e := abs(float64(now.Sub(ntpTime(sr.NTPTime)).Microseconds()) / 1000); e > r.srNtpErrMs {
+		r.srNtpErrMs = e
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // extend maps a 16-bit sequence number to the extended one nearest the highest seen.
@@ -490,5 +560,7 @@ func (r *received) summary() map[string]interface{} {
 		}
 	}
 	return map[string]interface{}{"kind": r.kind, "mime": r.mime, "ssrc": r.ssrc, "packets": r.packets,
-		"duplicates": r.duplicates, "first_seq": r.first, "last_seq": r.highest, "missing": missing, "missing_seqs": gaps}
+		"duplicates": r.duplicates, "first_seq": r.first, "last_seq": r.highest, "missing": missing, "missing_seqs": gaps,
+		"sender_reports": r.srCount, "sr_packet_count": r.srPackets, "sr_rtp_error_ms": r.srRtpErrMs,
+		"sr_ntp_error_ms": r.srNtpErrMs, "sr_without_rtp_time": r.srWithoutRtp}
 }
