@@ -197,6 +197,16 @@ pub struct Options {
     pub drop_every: u64,
     /// Offer RTX for video (without it the server resends lost packets as they were).
     pub rtx: bool,
+    /// Count packets and measure latency by the payload stamp (`h264.rs`: publisher packet
+    /// number and send time, end-to-end encrypted) instead of abs-capture-time: every packet is
+    /// decrypted. Always so when the server did not negotiate abs-capture-time (ZLMediaKit does
+    /// not forward it); `--count stamp` forces it, to compare servers by one method.
+    pub count_by_stamp: bool,
+}
+
+/// The NTP 64-bit time of a stamp's send time (Unix microseconds).
+fn stamp_ntp(send_us: u64) -> u64 {
+    rtp::ntp_of(std::time::UNIX_EPOCH + Duration::from_micros(send_us))
 }
 
 pub struct LitePlayer {
@@ -606,7 +616,8 @@ impl LitePlayer {
             self.stats.to_first_rtp = Some(self.t_post.elapsed());
         }
         let kind = self.tracks[ti].kind;
-        let capture = self.abs_id.and_then(|id| rtp::abs_capture_ntp(buf, id));
+        let by_stamp = self.opts.count_by_stamp || self.abs_id.is_none();
+        let mut capture = if by_stamp { None } else { self.abs_id.and_then(|id| rtp::abs_capture_ntp(buf, id)) };
         if kind == Kind::Rtx {
             self.stats.rtx_packets += 1;
             self.on_rtx(ti, buf, &h, capture, rx_ntp, window, hist);
@@ -655,13 +666,7 @@ impl LitePlayer {
             }
             t.last_transit = Some(transit);
         }
-        if let Some(c) = capture {
-            if window.contains(c) {
-                self.stats.window_received += 1;
-                hist.add(rtp::ntp_diff_us(c, rx_ntp));
-            }
-        }
-        let must_decrypt = kind == Kind::Video && !self.have_key;
+        let must_decrypt = (kind == Kind::Video && !self.have_key) || by_stamp;
         let sample =
             self.opts.verify_every > 0 && self.media_seen.is_multiple_of(self.opts.verify_every);
         if must_decrypt || sample {
@@ -680,14 +685,24 @@ impl LitePlayer {
                 self.stats.to_first_key = Some(self.t_post.elapsed());
                 self.next_pli = None;
             }
+            let stamp = h264::read_stamp(&plain);
+            if by_stamp {
+                capture = stamp.map(|st| stamp_ntp(st.send_us));
+            }
             if sample {
                 // Packets of our own publisher end with a stamp; anything decrypting counts as
                 // verified (the AEAD tag proves the bytes), the stamp proves they are ours.
-                match h264::read_stamp(&plain) {
+                match stamp {
                     Some(_) => self.stats.verified += 1,
                     None if self.stats.to_first_key.is_some() => self.stats.verified += 1,
                     None => {}
                 }
+            }
+        }
+        if let Some(c) = capture {
+            if window.contains(c) {
+                self.stats.window_received += 1;
+                hist.add(rtp::ntp_diff_us(c, rx_ntp));
             }
         }
         if !self.nack_pending.is_empty() {
@@ -733,6 +748,8 @@ impl LitePlayer {
         match self.tracks[vi].seq.record(osn) {
             SeqEvent::New { .. } | SeqEvent::Late { .. } => {
                 self.stats.recovered += 1;
+                let by_stamp = self.opts.count_by_stamp || self.abs_id.is_none();
+                let capture = if by_stamp { h264::read_stamp(&plain[2..]).map(|st| stamp_ntp(st.send_us)) } else { capture };
                 if let Some(c) = capture {
                     if window.contains(c) {
                         self.stats.window_received += 1;

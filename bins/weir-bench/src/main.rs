@@ -32,7 +32,7 @@ fn usage() -> ! {
          weir-bench make-clip --out DIR [--bitrate 600] [--fps 30] [--gop-secs 2] [--seconds 4]   (FFmpeg: DIR/video.h264, DIR/audio.ogg)\n\
          common: [--app live] [--stream bench] [--server-pid PID] [--core C (load generator)] [--threads T=1]\n        \
          [--bitrate KBPS=600] [--fps 30] [--gop-secs 2] [--pacing X=0 (video at X times the bitrate, 2.5 like a browser; 0 = bursts)] [--setup-timeout S=30] [--verify-every N=100]\n        \
-         [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--rtx 1 (0: players offer NACK without RTX)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n        \
+         [--drop-every N=0 (simulated loss, exercises NACK/RTX)] [--rtx 1 (0: players offer NACK without RTX)] [--count auto|stamp (count and time packets by the payload stamp, decrypting all; auto: so when the server drops abs-capture-time)] [--batch-ms 2] [--probe 1] [--probe-core 0]\n        \
          [--clip DIR (loop the encoded clip of make-clip instead of synthetic H264; use its --fps)]\n\
          URL templates may contain {{app}} and {{stream}}, e.g. 'http://127.0.0.1:8080/index/api/whep?app={{app}}&stream={{stream}}'."
     );

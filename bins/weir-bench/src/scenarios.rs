@@ -88,6 +88,11 @@ impl Common {
                 verify_every: a.num("verify-every", 100)?,
                 drop_every: a.num("drop-every", 0)?,
                 rtx: a.num::<u32>("rtx", 1)? != 0,
+                count_by_stamp: match a.str("count").unwrap_or("auto") {
+                    "stamp" => true,
+                    "auto" | "abs" => false,
+                    _ => return Err("--count: auto or stamp".into()),
+                },
             },
             batch: Duration::from_micros((a.num::<f64>("batch-ms", 2.0)? * 1000.0) as u64),
             probe: a.num::<u32>("probe", 1)? != 0,

@@ -197,6 +197,9 @@ impl Shard {
                 }
                 _ = housekeeping.tick() => self.housekeeping(Instant::now()),
             }
+            // Replays are continued on their tick whatever woke the loop (a busy socket can keep
+            // the timer branch from being taken).
+            self.continue_replays(Instant::now());
             self.send_written_media();
             self.net.flush();
             self.hub.wake_sinks();

@@ -2,15 +2,18 @@
 // running stream waits for its first frame, and where that time goes.
 //
 //   node tests/e2e/bench/first_frame.mjs [--joins 20] [--codecs H264,VP8] [--json out.json]
+//                                        [--source chromium|testsrc]
 //
 // Per join: WHEP POST -> answer, -> ICE connected, -> DTLS/PeerConnection connected, -> first
 // presented frame (requestVideoFrameCallback, in the page). One Chromium publisher per codec (fake camera) feeds the stream; each
-// join is a fresh PeerConnection in a fresh page, one after another. The server is the release
+// join is a fresh PeerConnection in a fresh page, one after another. `--source testsrc` feeds H264
+// from the server's test pattern instead (`/api/v1/testsrc`, 640x368, 30 fps, a keyframe every
+// 2 s), so no Chromium encoder competes with the joining player for the machine's two cores. The server is the release
 // build (WEIR_BIN to choose another) on loopback; the server side of each join (ICE, DTLS,
 // first RTP) is read from its debug log.
 import fs from 'node:fs';
 import { launchBrowser } from '../lib/browser.mjs';
-import { startServer } from '../lib/server.mjs';
+import { API_SECRET, startServer } from '../lib/server.mjs';
 import { sleep, streamName } from '../lib/util.mjs';
 
 const args = process.argv.slice(2);
@@ -21,6 +24,7 @@ const opt = (name, dflt) => {
 const joins = Number(opt('joins', '20'));
 const codecs = opt('codecs', 'H264,VP8').split(',');
 const jsonOut = opt('json', null);
+const source = opt('source', 'chromium');
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,9 +37,16 @@ const results = {};
 try {
   for (const codec of codecs) {
     const stream = streamName(`ff-${codec.toLowerCase()}`);
-    const pubPage = await browser.newPage(`pub-${codec}`, server.base);
-    await pubPage.publish({ url: server.url(`/whip/live/${stream}`), codec, signaling: 'whip', name: 'pub' });
-    await pubPage.waitStats('pub', (s) => s.connectionState === 'connected' && s.outVideo && s.outVideo.framesEncoded > 30, 20000, 'publisher sending');
+    let pubPage = null;
+    if (source === 'testsrc') {
+      if (codec !== 'H264') throw new Error('the test pattern is H264 only');
+      const r = await server.request('POST', `/api/v1/testsrc/live/${stream}?secret=${API_SECRET}&width=640&height=368&fps=30&gop=60`);
+      if (r.status !== 200) throw new Error(`testsrc: HTTP ${r.status} ${r.text}`);
+    } else {
+      pubPage = await browser.newPage(`pub-${codec}`, server.base);
+      await pubPage.publish({ url: server.url(`/whip/live/${stream}`), codec, signaling: 'whip', name: 'pub' });
+      await pubPage.waitStats('pub', (s) => s.connectionState === 'connected' && s.outVideo && s.outVideo.framesEncoded > 30, 20000, 'publisher sending');
+    }
     await sleep(2500); // a running stream with a cached GOP
     const rows = [];
     for (let i = 0; i < joins; i++) {
@@ -59,13 +70,14 @@ try {
       await page.close();
       await sleep(300);
     }
-    await pubPage.close();
+    if (pubPage) await pubPage.close();
+    else await server.request('DELETE', `/api/v1/testsrc/live/${stream}?secret=${API_SECRET}`);
     const col = (k) => rows.map((r) => r[k]).filter((x) => Number.isFinite(x));
     const summary = {};
     for (const k of ['answer', 'iceConnected', 'connected', 'firstFrame']) {
       summary[k] = { p50: pct(col(k), 50), p95: pct(col(k), 95), min: Math.min(...col(k)), max: Math.max(...col(k)) };
     }
-    results[codec] = { joins: rows.length, summary, rows };
+    results[codec] = { source, joins: rows.length, summary, rows };
     console.log(codec, JSON.stringify(summary));
   }
 } finally {
