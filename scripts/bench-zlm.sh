@@ -9,7 +9,12 @@
 #
 # ZLM_CONF: HTTP on 127.0.0.1:18080, [rtc] port 18000 (UDP and TCP), externIP=127.0.0.1, hooks
 # off; ZLM_CERT: an EC P-256 key and certificate (ZLMediaKit's bundled RSA one fails DTLS with
-# ECDSA-only clients). Weir uses ports 38080/38000. Prints one weir-bench JSON line per run,
+# ECDSA-only clients). Weir uses ports 38080/38000.
+# Building ZLMediaKit here (~17 min on 2 cores; apt: cmake g++ libssl-dev libsrtp2-dev
+# libusrsctp-dev pkg-config): its source and submodules (ZLToolKit, media-server, jsoncpp), then
+#   cmake .. -DENABLE_WEBRTC=ON -DENABLE_SCTP=ON -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTS=OFF \
+#     -DENABLE_API=OFF -DDISABLE_REPORT=ON && make -j2
+# (ZLToolKit must be the commit ZLMediaKit pins, or newer ones lack `_RingReader::setReadCB2`.) Prints one weir-bench JSON line per run,
 # preceded by "=== <label>".
 set -u
 ROUNDS=$1 WEIR=$2; shift 2
