@@ -354,8 +354,11 @@ func play(endpoint string, dropEvery uint16, h264Out string, run time.Duration) 
 					return
 				}
 				mu.Lock()
-				r.lastTs, r.lastAt, r.haveTs = pkt.Timestamp, time.Now(), true
 				isNew := r.record(pkt)
+				// Only the newest packet tells the current RTP time: a resend carries an old one.
+				if isNew && r.extend(pkt.SequenceNumber) == r.highest {
+					r.lastTs, r.lastAt, r.haveTs = pkt.Timestamp, time.Now(), true
+				}
 				if isNew && r.kind == "video" && writer != nil {
 					r.writeInOrder(writer, pkt)
 				}
