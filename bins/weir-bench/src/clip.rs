@@ -66,10 +66,7 @@ pub fn access_units(nals: &[&[u8]]) -> Vec<Frame> {
     let mut cur: Vec<Vec<u8>> = Vec::new();
     let mut cur_has_slice = false;
     let (mut sps, mut pps): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-    let finish = |cur: &mut Vec<Vec<u8>>,
-                  frames: &mut Vec<Frame>,
-                  sps: &Option<Vec<u8>>,
-                  pps: &Option<Vec<u8>>| {
+    let finish = |cur: &mut Vec<Vec<u8>>, frames: &mut Vec<Frame>, sps: &Option<Vec<u8>>, pps: &Option<Vec<u8>>| {
         if cur.is_empty() {
             return;
         }
@@ -187,14 +184,10 @@ pub fn ogg_packets(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             return Err(format!("no Ogg page at byte {at}"));
         }
         let nsegs = header[26] as usize;
-        let table = data
-            .get(at + 27..at + 27 + nsegs)
-            .ok_or("truncated Ogg segment table")?;
+        let table = data.get(at + 27..at + 27 + nsegs).ok_or("truncated Ogg segment table")?;
         let mut body = at + 27 + nsegs;
         for &lacing in table {
-            let seg = data
-                .get(body..body + lacing as usize)
-                .ok_or("truncated Ogg page")?;
+            let seg = data.get(body..body + lacing as usize).ok_or("truncated Ogg page")?;
             partial.extend_from_slice(seg);
             body += lacing as usize;
             if lacing < 255 {
@@ -214,28 +207,16 @@ impl Clip {
         let frames = access_units(&split_annexb(&data));
         match frames.first() {
             None => return Err(format!("{}: no H264 access units", video.display())),
-            Some(f) if !f.key => {
-                return Err(format!(
-                    "{}: does not start with an IDR frame",
-                    video.display()
-                ))
-            }
+            Some(f) if !f.key => return Err(format!("{}: does not start with an IDR frame", video.display())),
             Some(_) => {}
         }
-        if frames.iter().any(|f| {
-            f.nals.iter().any(|n| nal_type(n) == 5) && !f.nals.iter().any(|n| nal_type(n) == 7)
-        }) {
-            return Err(format!(
-                "{}: an IDR frame without a preceding SPS",
-                video.display()
-            ));
+        if frames.iter().any(|f| f.nals.iter().any(|n| nal_type(n) == 5) && !f.nals.iter().any(|n| nal_type(n) == 7)) {
+            return Err(format!("{}: an IDR frame without a preceding SPS", video.display()));
         }
         let audio_path = dir.join("audio.ogg");
         let audio = if audio_path.exists() {
-            let data =
-                std::fs::read(&audio_path).map_err(|e| format!("{}: {e}", audio_path.display()))?;
-            let mut packets =
-                ogg_packets(&data).map_err(|e| format!("{}: {e}", audio_path.display()))?;
+            let data = std::fs::read(&audio_path).map_err(|e| format!("{}: {e}", audio_path.display()))?;
+            let mut packets = ogg_packets(&data).map_err(|e| format!("{}: {e}", audio_path.display()))?;
             // RFC 7845 section 5: identification and comment headers first.
             if !packets.first().is_some_and(|p| p.starts_with(b"OpusHead")) {
                 return Err(format!("{}: not an Ogg Opus file", audio_path.display()));
@@ -251,9 +232,7 @@ impl Clip {
 
     /// The index of the next keyframe after `i` (wrapping to the clip's start).
     pub fn next_key(&self, i: usize) -> usize {
-        (i + 1..self.frames.len())
-            .find(|&k| self.frames[k].key)
-            .unwrap_or(0)
+        (i + 1..self.frames.len()).find(|&k| self.frames[k].key).unwrap_or(0)
     }
 
     /// Frames from the first keyframe up to the next one.
@@ -267,22 +246,13 @@ impl Clip {
     /// RTP payload sizes of the clip's first GOP per frame (for the probe's `stream` row), and
     /// of its audio packets in the same time.
     pub fn gop_sizes(&self, fps: f64) -> (Vec<Vec<usize>>, Vec<usize>) {
-        let frames: Vec<Vec<usize>> = self.frames[..self.gop_len()]
-            .iter()
-            .map(|f| packetize(f).iter().map(Vec::len).collect())
-            .collect();
-        let audio_n = (frames.len() as f64 / fps * 1000.0 / crate::publisher::AUDIO_MS as f64)
-            .round() as usize;
+        let frames: Vec<Vec<usize>> =
+            self.frames[..self.gop_len()].iter().map(|f| packetize(f).iter().map(Vec::len).collect()).collect();
+        let audio_n = (frames.len() as f64 / fps * 1000.0 / crate::publisher::AUDIO_MS as f64).round() as usize;
         let audio = match self.audio.is_empty() {
             // Without an audio file the publisher sends its synthetic audio.
             true => vec![crate::publisher::AUDIO_BYTES; audio_n],
-            false => self
-                .audio
-                .iter()
-                .cycle()
-                .take(audio_n)
-                .map(Vec::len)
-                .collect(),
+            false => self.audio.iter().cycle().take(audio_n).map(Vec::len).collect(),
         };
         (frames, audio)
     }
@@ -298,77 +268,23 @@ pub fn make(a: &crate::args::Args) -> Result<(), String> {
     let fps: u32 = a.num("fps", 30)?;
     let gop_secs: f64 = a.num("gop-secs", 2.0)?;
     let seconds: u32 = a.num("seconds", 4)?;
-    if !(10..=100_000).contains(&kbps)
-        || !(1..=120).contains(&fps)
-        || !(0.1..=60.0).contains(&gop_secs)
-        || !(1..=600).contains(&seconds)
-    {
-        return Err(
-            "--bitrate 10..100000, --fps 1..120, --gop-secs 0.1..60, --seconds 1..600".into(),
-        );
+    if !(10..=100_000).contains(&kbps) || !(1..=120).contains(&fps) || !(0.1..=60.0).contains(&gop_secs) || !(1..=600).contains(&seconds) {
+        return Err("--bitrate 10..100000, --fps 1..120, --gop-secs 0.1..60, --seconds 1..600".into());
     }
     let gop = ((fps as f64 * gop_secs).round() as u64).max(1);
     std::fs::create_dir_all(out).map_err(|e| format!("{out}: {e}"))?;
     let dir = Path::new(out);
     let status = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=640x360:rate={fps}"),
-        ])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size=640x360:rate={fps}")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-map",
-            "0:v",
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-        ])
-        .args([
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-pix_fmt",
-            "yuv420p",
-            "-bf",
-            "0",
-        ])
-        .args([
-            "-b:v",
-            &format!("{kbps}k"),
-            "-maxrate",
-            &format!("{kbps}k"),
-            "-bufsize",
-            &format!("{}k", kbps * 2),
-        ])
-        .args([
-            "-g",
-            &gop.to_string(),
-            "-keyint_min",
-            &gop.to_string(),
-            "-sc_threshold",
-            "0",
-        ])
+        .args(["-map", "0:v", "-t", &seconds.to_string(), "-c:v", "libx264", "-profile:v", "baseline"])
+        .args(["-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-bf", "0"])
+        .args(["-b:v", &format!("{kbps}k"), "-maxrate", &format!("{kbps}k"), "-bufsize", &format!("{}k", kbps * 2)])
+        .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string(), "-sc_threshold", "0"])
         .args(["-f", "h264"])
         .arg(dir.join("video.h264"))
-        .args([
-            "-map",
-            "1:a",
-            "-t",
-            &seconds.to_string(),
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "32k",
-            "-frame_duration",
-            "20",
-        ])
+        .args(["-map", "1:a", "-t", &seconds.to_string(), "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20"])
         .args(["-application", "lowdelay", "-f", "ogg"])
         .arg(dir.join("audio.ogg"))
         .status()
@@ -377,12 +293,7 @@ pub fn make(a: &crate::args::Args) -> Result<(), String> {
         return Err(format!("ffmpeg failed: {status}"));
     }
     let clip = Clip::load(dir)?;
-    let bytes: usize = clip
-        .frames
-        .iter()
-        .flat_map(|f| f.nals.iter())
-        .map(Vec::len)
-        .sum();
+    let bytes: usize = clip.frames.iter().flat_map(|f| f.nals.iter()).map(Vec::len).sum();
     println!(
         "{}: {} frames ({} keyframes, {:.0} kbps at {fps} fps), {} Opus packets",
         dir.display(),
@@ -402,10 +313,7 @@ mod tests {
     const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
 
     fn slice(idr: bool, first_mb_zero: bool, len: usize) -> Vec<u8> {
-        let mut n = vec![
-            if idr { 0x65 } else { 0x41 },
-            if first_mb_zero { 0x88 } else { 0x40 },
-        ];
+        let mut n = vec![if idr { 0x65 } else { 0x41 }, if first_mb_zero { 0x88 } else { 0x40 }];
         n.extend((0..len.saturating_sub(2)).map(|i| (i % 251) as u8 | 1));
         n
     }
@@ -414,11 +322,7 @@ mod tests {
         let mut out = Vec::new();
         for (i, n) in nals.iter().enumerate() {
             // Both start code lengths, as encoders mix them.
-            out.extend_from_slice(if i % 2 == 0 {
-                &[0, 0, 0, 1][..]
-            } else {
-                &[0, 0, 1][..]
-            });
+            out.extend_from_slice(if i % 2 == 0 { &[0, 0, 0, 1][..] } else { &[0, 0, 1][..] });
             out.extend_from_slice(n);
         }
         out
@@ -437,28 +341,10 @@ mod tests {
         assert_eq!(nals[3], &idr[..]);
         let frames = access_units(&nals);
         assert_eq!(frames.len(), 3);
-        assert_eq!(
-            frames[0],
-            Frame {
-                nals: vec![SPS.to_vec(), PPS.to_vec(), idr.clone()],
-                key: true
-            }
-        );
-        assert_eq!(
-            frames[1],
-            Frame {
-                nals: vec![p1.clone(), p1b.clone()],
-                key: false
-            }
-        );
+        assert_eq!(frames[0], Frame { nals: vec![SPS.to_vec(), PPS.to_vec(), idr.clone()], key: true });
+        assert_eq!(frames[1], Frame { nals: vec![p1.clone(), p1b.clone()], key: false });
         // The second IDR had no SPS/PPS in the stream: they are put in front of it.
-        assert_eq!(
-            frames[2],
-            Frame {
-                nals: vec![SPS.to_vec(), PPS.to_vec(), idr2.clone()],
-                key: true
-            }
-        );
+        assert_eq!(frames[2], Frame { nals: vec![SPS.to_vec(), PPS.to_vec(), idr2.clone()], key: true });
     }
 
     /// Undoes the packetization as a receiver does (RFC 6184 5.6-5.8).
@@ -494,10 +380,7 @@ mod tests {
     #[test]
     fn packetization_round_trips() {
         let idr = slice(true, true, 3000);
-        let frame = Frame {
-            nals: vec![SPS.to_vec(), PPS.to_vec(), idr.clone()],
-            key: true,
-        };
+        let frame = Frame { nals: vec![SPS.to_vec(), PPS.to_vec(), idr.clone()], key: true };
         let packets = packetize(&frame);
         // SPS + PPS in one STAP-A, then the IDR in three FU-A fragments.
         assert_eq!(packets.len(), 4);
@@ -506,10 +389,7 @@ mod tests {
         assert_eq!((packets[1][1] & 0xc0, packets[3][1] & 0xc0), (0x80, 0x40));
         assert_eq!(depacketize(&packets), frame.nals);
         // A small slice alone is a single NAL unit packet.
-        let p = Frame {
-            nals: vec![slice(false, true, 500)],
-            key: false,
-        };
+        let p = Frame { nals: vec![slice(false, true, 500)], key: false };
         assert_eq!(packetize(&p), p.nals);
     }
 

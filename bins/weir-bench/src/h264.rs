@@ -145,13 +145,7 @@ mod tests {
     fn restamp_changes_only_the_send_time() {
         let mut p = frame(false, 500, 7, 1, &mut Rng(3)).remove(0);
         restamp(&mut p, 99);
-        assert_eq!(
-            read_stamp(&p),
-            Some(Stamp {
-                number: 7,
-                send_us: 99
-            })
-        );
+        assert_eq!(read_stamp(&p), Some(Stamp { number: 7, send_us: 99 }));
     }
 
     #[test]

@@ -7,12 +7,7 @@ use std::time::Duration;
 
 pub type Response = (u16, Vec<(String, String)>, String);
 
-pub fn request(
-    method: &str,
-    url: &str,
-    content_type: &str,
-    body: &str,
-) -> Result<Response, String> {
+pub fn request(method: &str, url: &str, content_type: &str, body: &str) -> Result<Response, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),

@@ -54,9 +54,7 @@ fn main() {
     };
     let r = match cmd.as_str() {
         "probe" => probe::run(&a),
-        "fanout" => a
-            .num("players", 10)
-            .and_then(|n| scenarios::fanout(&a, 1, n)),
+        "fanout" => a.num("players", 10).and_then(|n| scenarios::fanout(&a, 1, n)),
         "many" => a
             .num("publishers", 50)
             .and_then(|p| a.num("players-each", 10).map(|n| (p, n)))

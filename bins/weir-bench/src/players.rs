@@ -70,13 +70,7 @@ pub struct Worker {
 }
 
 /// Starts a worker thread (pinned to `core` when given).
-pub fn spawn(
-    core: Option<usize>,
-    id: Arc<Identity>,
-    opts: Options,
-    shared: Arc<Shared>,
-    batch: Duration,
-) -> Worker {
+pub fn spawn(core: Option<usize>, id: Arc<Identity>, opts: Options, shared: Arc<Shared>, batch: Duration) -> Worker {
     let (tx, rx) = channel();
     let handle = std::thread::spawn(move || {
         if let Some(c) = core {
@@ -87,13 +81,7 @@ pub fn spawn(
     Worker { tx, handle }
 }
 
-fn run(
-    rx: Receiver<Cmd>,
-    id: Arc<Identity>,
-    opts: Options,
-    shared: Arc<Shared>,
-    batch: Duration,
-) -> Report {
+fn run(rx: Receiver<Cmd>, id: Arc<Identity>, opts: Options, shared: Arc<Shared>, batch: Duration) -> Report {
     let mut report = Report::default();
     let epoll = match Epoll::new() {
         Ok(e) => e,
@@ -138,13 +126,7 @@ fn run(
                             free.push(idx);
                             continue;
                         }
-                        slots[idx] = Some(Entry {
-                            tag,
-                            player,
-                            seen_media: false,
-                            seen_key: false,
-                            seen_dead: false,
-                        });
+                        slots[idx] = Some(Entry { tag, player, seen_media: false, seen_key: false, seen_dead: false });
                         by_tag.insert(tag, idx);
                         shared.created.fetch_add(1, Ordering::Relaxed);
                     }
@@ -187,17 +169,14 @@ fn run(
         let window = shared.window();
         let now = Instant::now();
         for &tok in &ready {
-            let Some(Some(e)) = slots.get_mut(tok as usize) else {
-                continue;
-            };
+            let Some(Some(e)) = slots.get_mut(tok as usize) else { continue };
             let fd = e.player.sock.as_raw_fd();
             // Drain the socket: one recvmmsg normally takes all of it.
             for _ in 0..8 {
                 let n = rbatch.recv(fd);
                 for i in 0..n {
                     let (data, ntp) = rbatch.get(i);
-                    e.player
-                        .on_datagram(data, ntp, now, &window, &mut report.hist);
+                    e.player.on_datagram(data, ntp, now, &window, &mut report.hist);
                 }
                 if n < BATCH {
                     break;

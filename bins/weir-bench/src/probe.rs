@@ -1,12 +1,12 @@
 //! The raw-limit probe: what one pinned core can SRTP-protect and send to loopback.
 
 use crate::args::Args;
+use weir_srtp::{rtp_header, SrtpGcm, TAG_LEN};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weir_srtp::{rtp_header, SrtpGcm, TAG_LEN};
 
 const PAYLOAD_PACKET: usize = 1200; // RTP header + payload, before the tag
 const MMSG_BATCH: usize = 32;
@@ -50,30 +50,18 @@ pub fn run(a: &Args) -> Result<(), String> {
         gop_secs: a.num("gop-secs", 2.0)?,
         pacing: a.num("pacing", 0.0)?,
     };
-    if !(1.0..=120.0).contains(&shape.fps)
-        || !(10.0..=100_000.0).contains(&shape.bitrate_kbps)
-        || !(0.1..=60.0).contains(&shape.gop_secs)
-    {
+    if !(1.0..=120.0).contains(&shape.fps) || !(10.0..=100_000.0).contains(&shape.bitrate_kbps) || !(0.1..=60.0).contains(&shape.gop_secs) {
         return Err("out of range: --fps 1..120, --bitrate 10..100000, --gop-secs 0.1..60".into());
     }
     let r = measure(nsock, npk, core, key_len, &shape.gop_events())?;
-    let (rows, got, seg, gso_note, stream_sent) = (
-        r.rows,
-        r.received,
-        r.packet_bytes,
-        r.gso_note,
-        r.stream_sent,
-    );
+    let (rows, got, seg, gso_note, stream_sent) = (r.rows, r.received, r.packet_bytes, r.gso_note, r.stream_sent);
     println!("weir-bench probe: {npk} packets of {} bytes ({} SRTP), {nsock} loopback sockets, core {core}", seg, cipher_name(key_len));
     println!(
         "{:<12} {:>12} {:>12} {:>12}",
         "method", "encrypt us", "send us", "both us"
     );
     for r in &rows {
-        println!(
-            "{:<12} {:>12.3} {:>12.3} {:>12.3}",
-            r.method, r.encrypt_us, r.send_us, r.both_us
-        );
+        println!("{:<12} {:>12.3} {:>12.3} {:>12.3}", r.method, r.encrypt_us, r.send_us, r.both_us);
     }
     println!("(reader thread received {got} datagrams; loopback drops at full receive buffers do not change the sender's cost)");
     let mut j = format!(
@@ -81,10 +69,7 @@ pub fn run(a: &Args) -> Result<(), String> {
         cipher_name(key_len)
     );
     for r in &rows {
-        j += &format!(
-            ",\"{}\":{{\"encrypt_us\":{:.4},\"send_us\":{:.4},\"both_us\":{:.4}}}",
-            r.method, r.encrypt_us, r.send_us, r.both_us
-        );
+        j += &format!(",\"{}\":{{\"encrypt_us\":{:.4},\"send_us\":{:.4},\"both_us\":{:.4}}}", r.method, r.encrypt_us, r.send_us, r.both_us);
     }
     if !gso_note.is_empty() {
         j += &format!(",\"gso_error\":{:?}", gso_note);
@@ -115,13 +100,7 @@ pub fn cipher_name(key_len: usize) -> &'static str {
 /// `sendmmsg`, a frame's packets to one socket as one GSO message). Its ratio is what the
 /// server adds over sending exactly its traffic; the sendto/sendmmsg32/gso8 rows send uniform
 /// 1200-byte packets (gso8: eight to a socket at once, more than any player gets here).
-pub fn measure(
-    nsock: usize,
-    npk: usize,
-    core: usize,
-    key_len: usize,
-    stream: &[Vec<usize>],
-) -> Result<ProbeResult, String> {
+pub fn measure(nsock: usize, npk: usize, core: usize, key_len: usize, stream: &[Vec<usize>]) -> Result<ProbeResult, String> {
     // Receivers: N loopback sockets drained by one reader thread (not pinned to our core).
     let mut rx = Vec::new();
     for _ in 0..nsock {
@@ -130,11 +109,7 @@ pub fn measure(
         crate::sys::set_rcvbuf(&s, 1 << 20);
         rx.push(s);
     }
-    let dests: Vec<SocketAddr> = rx
-        .iter()
-        .map(|s| s.local_addr())
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+    let dests: Vec<SocketAddr> = rx.iter().map(|s| s.local_addr()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
     let reader = {
@@ -158,8 +133,7 @@ pub fn measure(
 
     let tx = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     set_sndbuf(&tx, 4 << 20);
-    let srtp = SrtpGcm::with_key(&[0x42; 32][..key_len], &[0x17; 12])
-        .ok_or("SRTP key length must be 16 or 32")?;
+    let srtp = SrtpGcm::with_key(&[0x42; 32][..key_len], &[0x17; 12]).ok_or("SRTP key length must be 16 or 32")?;
     let mut pkt = Vec::with_capacity(PAYLOAD_PACKET + TAG_LEN);
     let payload: Vec<u8> = (0..PAYLOAD_PACKET - 12)
         .map(|i| (i * 31 + 7) as u8)
@@ -298,12 +272,7 @@ pub fn measure(
     Ok(ProbeResult {
         rows: rows
             .into_iter()
-            .map(|(method, encrypt_us, send_us, both_us)| ProbeRow {
-                method,
-                encrypt_us,
-                send_us,
-                both_us,
-            })
+            .map(|(method, encrypt_us, send_us, both_us)| ProbeRow { method, encrypt_us, send_us, both_us })
             .collect(),
         received: got,
         packet_bytes: seg,
@@ -314,21 +283,13 @@ pub fn measure(
 
 /// The "stream" row: returns (encrypt alone, encrypt + send) in µs per packet and what the
 /// batch sent (datagrams, messages, GSO messages).
-fn stream_row(
-    tx: &UdpSocket,
-    dests: &[SocketAddr],
-    srtp: &SrtpGcm,
-    events: &[Vec<usize>],
-    npk: usize,
-) -> (f64, f64, (u64, u64, u64)) {
+fn stream_row(tx: &UdpSocket, dests: &[SocketAddr], srtp: &SrtpGcm, events: &[Vec<usize>], npk: usize) -> (f64, f64, (u64, u64, u64)) {
     use weir_rtc::udp_batch::{datagram_buffer, UdpBatch};
     let payload: Vec<u8> = (0..2048).map(|i| (i * 31 + 7) as u8).collect();
     let dests: Vec<socket2::SockAddr> = dests.iter().map(|&d| d.into()).collect();
     let fill = |b: &mut Vec<u8>, size: usize, last: bool, seq: u16, ssrc: u32| {
         rtp_header(b, 96, last, seq, u32::from(seq) * 3000, ssrc);
-        let body = (size + FORWARD_HEADER)
-            .saturating_sub(12)
-            .min(payload.len());
+        let body = (size + FORWARD_HEADER).saturating_sub(12).min(payload.len());
         b.extend_from_slice(&payload[..body]);
     };
     let packets_per_round: usize = events.iter().map(Vec::len).sum::<usize>() * dests.len();

@@ -6,9 +6,9 @@
 use crate::clip::Clip;
 use crate::h264;
 use crate::http;
+use std::sync::Arc;
 use crate::rtp::ntp_of;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid, Pt};
@@ -37,10 +37,7 @@ impl MediaShape {
     pub fn frame_sizes(&self) -> (u64, usize) {
         let frames_per_gop = ((self.fps * self.gop_secs).round() as u64).max(1);
         let gop_bytes = self.bitrate_kbps * 1000.0 / 8.0 * (frames_per_gop as f64 / self.fps);
-        (
-            frames_per_gop,
-            (gop_bytes / (frames_per_gop as f64 + 3.0)) as usize,
-        )
+        (frames_per_gop, (gop_bytes / (frames_per_gop as f64 + 3.0)) as usize)
     }
 
     /// One GOP of this stream as RTP payload sizes, in send order, grouped by what leaves the
@@ -52,10 +49,7 @@ impl MediaShape {
         let frame_sizes = (0..frames)
             .map(|f| {
                 let size = if f == 0 { delta_bytes * 4 } else { delta_bytes };
-                h264::frame(f == 0, size, 0, 0, &mut rng)
-                    .iter()
-                    .map(Vec::len)
-                    .collect()
+                h264::frame(f == 0, size, 0, 0, &mut rng).iter().map(Vec::len).collect()
             })
             .collect();
         let audio_per_gop = (frames as f64 / self.fps * 1000.0 / AUDIO_MS as f64).round() as usize;
@@ -71,14 +65,10 @@ impl MediaShape {
         let mut audio = audio.into_iter().enumerate().peekable();
         loop {
             let frame_at = frames.peek().map(|(f, _)| *f as f64 / self.fps);
-            let audio_at = audio
-                .peek()
-                .map(|(a, _)| *a as f64 * AUDIO_MS as f64 / 1000.0);
+            let audio_at = audio.peek().map(|(a, _)| *a as f64 * AUDIO_MS as f64 / 1000.0);
             match (frame_at, audio_at) {
                 (Some(f), a) if a.is_none_or(|a| f <= a) => {
-                    let Some((_, sizes)) = frames.next() else {
-                        break;
-                    };
+                    let Some((_, sizes)) = frames.next() else { break };
                     if self.pacing > 0.0 {
                         events.extend(sizes.into_iter().map(|s| vec![s]));
                     } else {
@@ -126,12 +116,7 @@ fn clip_frame_at(clip: &Clip, next: usize, frame_no: u64, gop_shift: u64) -> usi
 /// The wall-clock time a packet is stamped with, and the same in microseconds since the epoch.
 fn wall_clock_now() -> (SystemTime, u64) {
     let now = SystemTime::now();
-    (
-        now,
-        now.duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros() as u64,
-    )
+    (now, now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
 }
 
 /// A video packet, held for its pacing slot when the publisher paces.
@@ -182,11 +167,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn connect(
-        url: &str,
-        shape: MediaShape,
-        clip: Option<Arc<Clip>>,
-    ) -> Result<Publisher, String> {
+    pub fn connect(url: &str, shape: MediaShape, clip: Option<Arc<Clip>>) -> Result<Publisher, String> {
         let now = Instant::now();
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
@@ -200,35 +181,18 @@ impl Publisher {
         let local = sock.local_addr().map_err(|e| e.to_string())?;
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
         let mut ch = rtc.sdp_api();
-        let vmid = ch.add_media(
-            MediaKind::Video,
-            Direction::SendOnly,
-            Some("weir-bench".into()),
-            Some("v".into()),
-            None,
-        );
-        let amid = ch.add_media(
-            MediaKind::Audio,
-            Direction::SendOnly,
-            Some("weir-bench".into()),
-            Some("a".into()),
-            None,
-        );
+        let vmid = ch.add_media(MediaKind::Video, Direction::SendOnly, Some("weir-bench".into()), Some("v".into()), None);
+        let amid = ch.add_media(MediaKind::Audio, Direction::SendOnly, Some("weir-bench".into()), Some("a".into()), None);
         let (offer, pending): (_, SdpPendingOffer) = ch.apply().ok_or("no offer")?;
-        let (status, headers, body) =
-            http::request("POST", url, "application/sdp", &offer.to_sdp_string())?;
+        let (status, headers, body) = http::request("POST", url, "application/sdp", &offer.to_sdp_string())?;
         if status != 201 && status != 200 {
-            return Err(format!(
-                "POST {url}: HTTP {status}: {}",
-                body.chars().take(200).collect::<String>()
-            ));
+            return Err(format!("POST {url}: HTTP {status}: {}", body.chars().take(200).collect::<String>()));
         }
         let answer = SdpAnswer::from_sdp_string(&body).map_err(|e| format!("answer: {e}"))?;
         rtc.sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| format!("accept_answer: {e}"))?;
-        let pt_of =
-            |rtc: &Rtc, mid: Mid| rtc.media(mid).and_then(|m| m.remote_pts().first().copied());
+        let pt_of = |rtc: &Rtc, mid: Mid| rtc.media(mid).and_then(|m| m.remote_pts().first().copied());
         let v = pt_of(&rtc, vmid).ok_or("the answer has no video payload type")?;
         let a = pt_of(&rtc, amid).ok_or("the answer has no audio payload type")?;
         let location = headers
@@ -285,8 +249,7 @@ impl Publisher {
             self.media_on = true;
             self.next_frame = now + self.frame_every.mul_f64(phase);
             self.next_audio = now + Duration::from_millis(AUDIO_MS).mul_f64(phase);
-            self.gop_shift =
-                (phase * self.frames_per_gop as f64) as u64 % self.frames_per_gop.max(1);
+            self.gop_shift = (phase * self.frames_per_gop as f64) as u64 % self.frames_per_gop.max(1);
         }
     }
 
@@ -317,18 +280,9 @@ impl Publisher {
             self.send_media(now, window);
         }
         for _ in 0..256 {
-            let Ok((n, src)) = self.sock.recv_from(&mut self.buf) else {
-                break;
-            };
-            let Ok(contents) = self.buf[..n].try_into() else {
-                continue;
-            };
-            let r = Receive {
-                proto: Protocol::Udp,
-                source: src,
-                destination: self.local,
-                contents,
-            };
+            let Ok((n, src)) = self.sock.recv_from(&mut self.buf) else { break };
+            let Ok(contents) = self.buf[..n].try_into() else { continue };
+            let r = Receive { proto: Protocol::Udp, source: src, destination: self.local, contents };
             if let Err(e) = self.rtc.handle_input(Input::Receive(now, r)) {
                 self.dead = Some(format!("input: {e}"));
                 return;
@@ -354,10 +308,7 @@ impl Publisher {
 
     fn ext(capture: SystemTime) -> ExtensionValues {
         let mut e = ExtensionValues::default();
-        e.abs_capture_time = Some(AbsCaptureTime {
-            capture_time: capture,
-            clock_offset: None,
-        });
+        e.abs_capture_time = Some(AbsCaptureTime { capture_time: capture, clock_offset: None });
         e
     }
 
@@ -373,27 +324,15 @@ impl Publisher {
                 }
                 None => {
                     let key = is_keyframe(self.frame_no, self.gop_shift, self.frames_per_gop);
-                    let size = if key {
-                        self.delta_bytes * 4
-                    } else {
-                        self.delta_bytes
-                    };
-                    (
-                        h264::frame(key, size, self.number, send_us, &mut self.rng),
-                        true,
-                    )
+                    let size = if key { self.delta_bytes * 4 } else { self.delta_bytes };
+                    (h264::frame(key, size, self.number, send_us, &mut self.rng), true)
                 }
             };
             self.number += pkts.len() as u32;
             let ts = (self.frame_no as f64 * 90_000.0 / self.fps) as u32;
             let n = pkts.len();
             for (i, payload) in pkts.into_iter().enumerate() {
-                let packet = VideoPacket {
-                    payload,
-                    stamped,
-                    ts,
-                    marker: i + 1 == n,
-                };
+                let packet = VideoPacket { payload, stamped, ts, marker: i + 1 == n };
                 if self.pace_bytes_per_s > 0.0 {
                     self.paced.push_back(packet);
                 } else {
@@ -407,19 +346,14 @@ impl Publisher {
         // The pacer: one packet per slot, the next slot its size later at the pacing rate. The
         // send time (abs-capture-time and the payload stamp) is when the packet leaves.
         while self.next_paced <= now {
-            let Some(mut packet) = self.paced.pop_front() else {
-                break;
-            };
+            let Some(mut packet) = self.paced.pop_front() else { break };
             let (capture, send_us) = wall_clock_now();
             if packet.stamped {
                 h264::restamp(&mut packet.payload, send_us);
             }
             let bytes = packet.payload.len() + 12;
             self.send_video(now, capture, packet, window);
-            self.next_paced = self
-                .next_paced
-                .max(now.checked_sub(Duration::from_millis(5)).unwrap_or(now))
-                + Duration::from_secs_f64(bytes as f64 / self.pace_bytes_per_s);
+            self.next_paced = self.next_paced.max(now.checked_sub(Duration::from_millis(5)).unwrap_or(now)) + Duration::from_secs_f64(bytes as f64 / self.pace_bytes_per_s);
         }
         if self.paced.is_empty() {
             self.next_paced = self.next_paced.max(now);
@@ -440,11 +374,7 @@ impl Publisher {
             let (mid, pt) = self.audio;
             let ts = ((self.aseq - 5000) * 960) as u32;
             if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-                tx.write_rtp(
-                    RtpWrite::new(pt, self.aseq.into(), ts, now, pl)
-                        .marker(false)
-                        .ext_vals(Self::ext(capture)),
-                );
+                tx.write_rtp(RtpWrite::new(pt, self.aseq.into(), ts, now, pl).marker(false).ext_vals(Self::ext(capture)));
             }
             self.aseq += 1;
             self.next_audio += Duration::from_millis(AUDIO_MS);
@@ -452,13 +382,7 @@ impl Publisher {
         }
     }
 
-    fn send_video(
-        &mut self,
-        now: Instant,
-        capture: SystemTime,
-        packet: VideoPacket,
-        window: (u64, u64),
-    ) {
+    fn send_video(&mut self, now: Instant, capture: SystemTime, packet: VideoPacket, window: (u64, u64)) {
         self.count(capture, window);
         let (mid, pt) = self.video;
         if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
@@ -483,9 +407,7 @@ impl Publisher {
                     let _ = self.sock.send_to(&t.contents, t.destination);
                 }
                 Ok(Output::Event(Event::Connected)) => self.connected = true,
-                Ok(Output::Event(Event::IceConnectionStateChange(
-                    IceConnectionState::Disconnected,
-                ))) => {
+                Ok(Output::Event(Event::IceConnectionStateChange(IceConnectionState::Disconnected))) => {
                     self.dead = Some("ICE disconnected".into());
                 }
                 Ok(Output::Event(_)) => {}
@@ -509,12 +431,7 @@ mod tests {
     use super::*;
 
     fn shape(pacing: f64) -> MediaShape {
-        MediaShape {
-            bitrate_kbps: 600.0,
-            fps: 30.0,
-            gop_secs: 2.0,
-            pacing,
-        }
+        MediaShape { bitrate_kbps: 600.0, fps: 30.0, gop_secs: 2.0, pacing }
     }
 
     #[test]
@@ -524,27 +441,15 @@ mod tests {
         assert_eq!(phases, [0.0, 0.25, 0.5, 0.75]);
         // 60 frames per GOP: unshifted, keyframes at 0, 60, 120; shifted by 15 frames, the first
         // frame is still a keyframe, then 45, 105.
-        let keys = |shift| {
-            (0..130)
-                .filter(|&f| is_keyframe(f, shift, 60))
-                .collect::<Vec<u64>>()
-        };
+        let keys = |shift| (0..130).filter(|&f| is_keyframe(f, shift, 60)).collect::<Vec<u64>>();
         assert_eq!(keys(0), [0, 60, 120]);
         assert_eq!(keys(15), [0, 45, 105]);
     }
 
     #[test]
     fn a_clip_publisher_out_of_step_cuts_its_first_gop_at_a_keyframe() {
-        let frame = |key| crate::clip::Frame {
-            nals: vec![vec![if key { 0x65 } else { 0x41 }, 0x88]],
-            key,
-        };
-        let clip = Clip {
-            frames: [true, false, false, false, true, false, false, false]
-                .map(frame)
-                .to_vec(),
-            audio: Vec::new(),
-        };
+        let frame = |key| crate::clip::Frame { nals: vec![vec![if key { 0x65 } else { 0x41 }, 0x88]], key };
+        let clip = Clip { frames: [true, false, false, false, true, false, false, false].map(frame).to_vec(), audio: Vec::new() };
         let play = |shift: u64| {
             let (mut next, mut sent) = (0, Vec::new());
             for frame_no in 0..10u64 {
@@ -564,31 +469,17 @@ mod tests {
     fn gop_events_follow_the_publisher() {
         let events = shape(0.0).gop_events();
         // 60 frames and 100 audio packets in a 2-second GOP, the keyframe first.
-        let audio: Vec<&Vec<usize>> = events
-            .iter()
-            .filter(|e| e.len() == 1 && e[0] < 200)
-            .collect();
+        let audio: Vec<&Vec<usize>> = events.iter().filter(|e| e.len() == 1 && e[0] < 200).collect();
         assert_eq!(audio.len(), 100);
         assert_eq!(events.len(), 160);
-        assert!(
-            events[0].len() > events[2].len(),
-            "keyframe first: {:?}",
-            &events[..3]
-        );
+        assert!(events[0].len() > events[2].len(), "keyframe first: {:?}", &events[..3]);
         // Bytes per GOP match the bitrate within the packetization overhead.
-        let video: usize = events
-            .iter()
-            .filter(|e| e.len() > 1 || e[0] >= 200)
-            .flatten()
-            .sum();
+        let video: usize = events.iter().filter(|e| e.len() > 1 || e[0] >= 200).flatten().sum();
         assert!((150_000..=156_000).contains(&video), "{video}");
         assert!(events.iter().flatten().all(|&s| s <= h264::MAX_PAYLOAD));
         // Paced: the same packets, each on its own.
         let paced = shape(2.5).gop_events();
         assert!(paced.iter().all(|e| e.len() == 1));
-        assert_eq!(
-            paced.iter().flatten().sum::<usize>(),
-            events.iter().flatten().sum::<usize>()
-        );
+        assert_eq!(paced.iter().flatten().sum::<usize>(), events.iter().flatten().sum::<usize>());
     }
 }

@@ -203,14 +203,9 @@ pub const WINDOW: usize = 4096;
 
 pub enum SeqEvent {
     /// New packet; `gap` sequence numbers before it are missing (first arrival only).
-    New {
-        ext: u64,
-        gap: u64,
-    },
+    New { ext: u64, gap: u64 },
     /// Arrived before the newest one but not seen yet.
-    Late {
-        ext: u64,
-    },
+    Late { ext: u64 },
     Duplicate,
     /// Too old for the window.
     TooOld,
@@ -232,9 +227,7 @@ impl Default for SeqTracker {
 impl SeqTracker {
     /// The extended sequence number (ROC << 16 | seq) a new `seq` most likely has.
     pub fn extend(&self, seq: u16) -> u64 {
-        let Some(max) = self.max_ext else {
-            return u64::from(seq) + (1 << 16);
-        };
+        let Some(max) = self.max_ext else { return u64::from(seq) + (1 << 16) };
         let roc = max >> 16;
         let cands = [roc.saturating_sub(1), roc, roc + 1].map(|r| (r << 16) | u64::from(seq));
         *cands
@@ -326,18 +319,13 @@ mod tests {
     #[test]
     fn header_and_one_byte_extension() {
         // V=2, X=1, CC=0, PT 96, seq 7, ts 9, ssrc 0x11223344, BEDE block: id 7 len 8, padding.
-        let mut p = vec![
-            0x90, 96, 0, 7, 0, 0, 0, 9, 0x11, 0x22, 0x33, 0x44, 0xBE, 0xDE, 0, 3,
-        ];
+        let mut p = vec![0x90, 96, 0, 7, 0, 0, 0, 9, 0x11, 0x22, 0x33, 0x44, 0xBE, 0xDE, 0, 3];
         p.push(0x77);
         p.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
         p.extend_from_slice(&[0, 0, 0]);
         p.extend_from_slice(b"payload");
         let h = parse(&p).unwrap();
-        assert_eq!(
-            (h.pt, h.seq, h.ts, h.ssrc, h.header_len),
-            (96, 7, 9, 0x11223344, 28)
-        );
+        assert_eq!((h.pt, h.seq, h.ts, h.ssrc, h.header_len), (96, 7, 9, 0x11223344, 28));
         assert_eq!(abs_capture_ntp(&p, 7), Some(0x0102_0304_0506_0708));
         assert_eq!(abs_capture_ntp(&p, 3), None);
         // Truncated extension block: no panic, no value.
@@ -357,26 +345,12 @@ mod tests {
     #[test]
     fn rtcp_layouts() {
         let mut o = Vec::new();
-        receiver_report(
-            &mut o,
-            1,
-            &[ReportBlock {
-                ssrc: 2,
-                fraction_lost: 3,
-                cumulative_lost: 4,
-                highest_seq: 5,
-                jitter: 6,
-            }],
-            "abc",
-        );
+        receiver_report(&mut o, 1, &[ReportBlock { ssrc: 2, fraction_lost: 3, cumulative_lost: 4, highest_seq: 5, jitter: 6 }], "abc");
         assert_eq!(&o[..4], &[0x81, 201, 0, 7]);
         let sdes = &o[32..];
         assert_eq!(sdes[1], 202);
         assert_eq!(sdes.len() % 4, 0);
-        assert_eq!(
-            usize::from(u16::from_be_bytes([sdes[2], sdes[3]])) * 4 + 4,
-            sdes.len()
-        );
+        assert_eq!(usize::from(u16::from_be_bytes([sdes[2], sdes[3]])) * 4 + 4, sdes.len());
         nack(&mut o, 1, 2, &[10, 11, 26, 27, 10]);
         // 10 with bits for 11 and 26; 27 starts a new entry.
         assert_eq!(&o[12..], &[0, 10, 0x80, 0x01, 0, 27, 0, 0]);
@@ -390,9 +364,7 @@ mod tests {
         let mut t = SeqTracker::default();
         assert!(matches!(t.record(65534), SeqEvent::New { gap: 0, .. }));
         assert!(matches!(t.record(65535), SeqEvent::New { gap: 0, .. }));
-        let SeqEvent::New { ext, gap } = t.record(2) else {
-            panic!()
-        };
+        let SeqEvent::New { ext, gap } = t.record(2) else { panic!() };
         assert_eq!(gap, 2);
         assert_eq!(SeqTracker::roc(ext), 1);
         assert!(matches!(t.record(1), SeqEvent::Late { .. }));

@@ -34,29 +34,17 @@ struct Common {
 
 impl Common {
     fn parse(a: &Args) -> Result<Common, String> {
-        let whip = a
-            .str("whip")
-            .ok_or("--whip URL_TEMPLATE is required")?
-            .to_owned();
-        let whep = a
-            .str("whep")
-            .ok_or("--whep URL_TEMPLATE is required")?
-            .to_owned();
+        let whip = a.str("whip").ok_or("--whip URL_TEMPLATE is required")?.to_owned();
+        let whep = a.str("whep").ok_or("--whep URL_TEMPLATE is required")?.to_owned();
         let bitrate_kbps: f64 = a.num("bitrate", 600.0)?;
         let fps: f64 = a.num("fps", 30.0)?;
         let gop_secs: f64 = a.num("gop-secs", 2.0)?;
         let threads: usize = a.num("threads", 1)?;
         let pacing: f64 = a.num("pacing", 0.0)?;
         if pacing != 0.0 && !(1.0..=20.0).contains(&pacing) {
-            return Err(
-                "out of range: --pacing 0 (bursts) or 1..20 (multiple of the bitrate)".into(),
-            );
+            return Err("out of range: --pacing 0 (bursts) or 1..20 (multiple of the bitrate)".into());
         }
-        if !(1.0..=120.0).contains(&fps)
-            || !(10.0..=100_000.0).contains(&bitrate_kbps)
-            || !(0.1..=60.0).contains(&gop_secs)
-            || !(1..=64).contains(&threads)
-        {
+        if !(1.0..=120.0).contains(&fps) || !(10.0..=100_000.0).contains(&bitrate_kbps) || !(0.1..=60.0).contains(&gop_secs) || !(1..=64).contains(&threads) {
             return Err("out of range: --fps 1..120, --bitrate 10..100000, --gop-secs 0.1..60, --threads 1..64".into());
         }
         Ok(Common {
@@ -64,25 +52,11 @@ impl Common {
             whep,
             app: a.str("app").unwrap_or("live").to_owned(),
             stream: a.str("stream").unwrap_or("bench").to_owned(),
-            shape: MediaShape {
-                bitrate_kbps,
-                fps,
-                gop_secs,
-                pacing,
-            },
-            clip: a
-                .str("clip")
-                .map(|dir| Clip::load(std::path::Path::new(dir)).map(Arc::new))
-                .transpose()?,
+            shape: MediaShape { bitrate_kbps, fps, gop_secs, pacing },
+            clip: a.str("clip").map(|dir| Clip::load(std::path::Path::new(dir)).map(Arc::new)).transpose()?,
             setup_timeout: Duration::from_secs_f64(a.num("setup-timeout", 30.0)?),
-            pid: a
-                .str("server-pid")
-                .map(|s| s.parse().map_err(|_| "--server-pid: not a number"))
-                .transpose()?,
-            core: a
-                .str("core")
-                .map(|s| s.parse().map_err(|_| "--core: not a number"))
-                .transpose()?,
+            pid: a.str("server-pid").map(|s| s.parse().map_err(|_| "--server-pid: not a number")).transpose()?,
+            core: a.str("core").map(|s| s.parse().map_err(|_| "--core: not a number")).transpose()?,
             threads,
             opts: Options {
                 verify_every: a.num("verify-every", 100)?,
@@ -120,10 +94,7 @@ struct Snapshot {
 }
 
 fn snapshot(pid: Option<u32>) -> Result<Snapshot, String> {
-    let mut s = Snapshot {
-        bench_cpu_us: crate::sys::proc_cpu_us(std::process::id())?,
-        ..Default::default()
-    };
+    let mut s = Snapshot { bench_cpu_us: crate::sys::proc_cpu_us(std::process::id())?, ..Default::default() };
     if let Some(p) = pid {
         s.server_cpu_us = crate::sys::proc_cpu_us(p)?;
         s.server_rss_kib = crate::sys::proc_rss_kib(p)?;
@@ -178,8 +149,7 @@ impl Rig {
     fn start_publishers(&mut self, n: usize, media: bool) -> Result<(), String> {
         for i in 0..n {
             let url = http::fill(&self.c.whip, &self.c.app, &self.c.stream_name(i, n));
-            let publisher = Publisher::connect(&url, self.c.shape, self.c.clip.clone())
-                .map_err(|e| format!("publisher {i}: {e}"))?;
+            let publisher = Publisher::connect(&url, self.c.shape, self.c.clip.clone()).map_err(|e| format!("publisher {i}: {e}"))?;
             self.epoll.add(publisher.fd(), self.pubs.len() as u64)?;
             self.pubs.push(publisher);
             self.readable.push(true);
@@ -187,10 +157,7 @@ impl Rig {
         let deadline = Instant::now() + self.c.setup_timeout;
         while !self.pubs.iter().all(|p| p.connected) {
             if let Some(p) = self.pubs.iter().find(|p| p.dead.is_some()) {
-                return Err(format!(
-                    "publisher failed: {}",
-                    p.dead.clone().unwrap_or_default()
-                ));
+                return Err(format!("publisher failed: {}", p.dead.clone().unwrap_or_default()));
             }
             if Instant::now() > deadline {
                 return Err("publishers did not connect in time".into());
@@ -220,18 +187,8 @@ impl Rig {
             if now >= until {
                 return;
             }
-            let wake = self
-                .pubs
-                .iter()
-                .map(|p| p.next_deadline())
-                .min()
-                .unwrap_or(until)
-                .min(until);
-            let ms = wake
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .min(5) as i32;
+            let wake = self.pubs.iter().map(|p| p.next_deadline()).min().unwrap_or(until).min(until);
+            let ms = wake.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(5) as i32;
             self.epoll.wait(&mut self.events, ms, &mut self.ready);
             for &token in &self.ready {
                 if let Some(r) = self.readable.get_mut(token as usize) {
@@ -254,11 +211,7 @@ impl Rig {
     }
 
     fn connect_player(&mut self, stream: usize, publishers: usize, tag: u64) {
-        let url = http::fill(
-            &self.c.whep,
-            &self.c.app,
-            &self.c.stream_name(stream, publishers),
-        );
+        let url = http::fill(&self.c.whep, &self.c.app, &self.c.stream_name(stream, publishers));
         let _ = self.worker_for(tag).tx.send(Cmd::Connect { url, tag });
     }
 
@@ -339,26 +292,13 @@ fn setup_rows(ps: &[&PlayerStats]) -> Vec<(&'static str, f64, f64, usize)> {
 
 fn print_setup(rows: &[(&str, f64, f64, usize)], json: &mut String) {
     for (name, p50, p99, n) in rows {
-        println!(
-            "{:<44} {:.2} / {:.2} ms (n={n})",
-            format!("setup POST->{name} p50 / p99"),
-            p50,
-            p99
-        );
-        json.push_str(&format!(
-            ",\"setup_{name}_ms_p50\":{},\"setup_{name}_ms_p99\":{}",
-            num(*p50),
-            num(*p99)
-        ));
+        println!("{:<44} {:.2} / {:.2} ms (n={n})", format!("setup POST->{name} p50 / p99"), p50, p99);
+        json.push_str(&format!(",\"setup_{name}_ms_p50\":{},\"setup_{name}_ms_p99\":{}", num(*p50), num(*p99)));
     }
 }
 
 /// The raw-limit probe with the SRTP cipher the players negotiated (`key_len` 16 or 32).
-fn probe_in_thread(
-    c: &Common,
-    sockets: usize,
-    key_len: usize,
-) -> Option<crate::probe::ProbeResult> {
+fn probe_in_thread(c: &Common, sockets: usize, key_len: usize) -> Option<crate::probe::ProbeResult> {
     if !c.probe {
         return None;
     }
@@ -381,11 +321,7 @@ fn probe_in_thread(
 pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), String> {
     let c = Common::parse(a)?;
     let duration = Duration::from_secs_f64(a.num("duration", 10.0)?);
-    if publishers == 0
-        || publishers > 1000
-        || players_each > 10_000
-        || publishers * players_each > 20_000
-    {
+    if publishers == 0 || publishers > 1000 || players_each > 10_000 || publishers * players_each > 20_000 {
         return Err("out of range: --publishers 1..1000, players <= 20000 in total".into());
     }
     let total = publishers * players_each;
@@ -399,10 +335,7 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     }
     let setup_timeout = rig.c.setup_timeout;
     let all_ready = rig.pump_until(setup_timeout, |s| {
-        s.keyed.load(Ordering::Relaxed)
-            + s.died.load(Ordering::Relaxed)
-            + s.connect_failed.load(Ordering::Relaxed)
-            >= total
+        s.keyed.load(Ordering::Relaxed) + s.died.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= total
     });
     let setup_wall = t_setup.elapsed();
     if !all_ready {
@@ -422,64 +355,29 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     for w in &rig.workers {
         let _ = w.tx.send(Cmd::DeleteAll);
     }
-    rig.pump_until(Duration::from_secs(20), |s| {
-        s.deleted.load(Ordering::Relaxed) >= s.created.load(Ordering::Relaxed)
-    });
+    rig.pump_until(Duration::from_secs(20), |s| s.deleted.load(Ordering::Relaxed) >= s.created.load(Ordering::Relaxed));
     let (report, c) = rig.finish();
     // The server's choice, seen by the players (all of one server choose alike); 16 if none got keys.
-    let key_len = report
-        .players
-        .iter()
-        .map(|(_, s)| s.srtp_key_len)
-        .find(|&k| k != 0)
-        .unwrap_or(16);
+    let key_len = report.players.iter().map(|(_, s)| s.srtp_key_len).find(|&k| k != 0).unwrap_or(16);
     let probe = probe_in_thread(&c, total, key_len);
 
     // Per-player accounting against its own publisher's count.
     let ps: Vec<(u64, &PlayerStats)> = report.players.iter().map(|(t, s)| (*t, s)).collect();
-    let receiving = ps
-        .iter()
-        .filter(|(_, s)| s.to_first_key.is_some() && s.dead.is_none())
-        .count();
-    let expected: u64 = ps
-        .iter()
-        .map(|(t, _)| sent[(*t as usize) % publishers])
-        .sum();
+    let receiving = ps.iter().filter(|(_, s)| s.to_first_key.is_some() && s.dead.is_none()).count();
+    let expected: u64 = ps.iter().map(|(t, _)| sent[(*t as usize) % publishers]).sum();
     let received: u64 = ps.iter().map(|(_, s)| s.window_received).sum();
     let min_ratio = ps
         .iter()
         .map(|(t, s)| s.window_received as f64 / sent[(*t as usize) % publishers].max(1) as f64)
         .fold(f64::INFINITY, f64::min);
-    let loss_pct = if expected > 0 {
-        100.0 * expected.saturating_sub(received) as f64 / expected as f64
-    } else {
-        f64::NAN
-    };
+    let loss_pct = if expected > 0 { 100.0 * expected.saturating_sub(received) as f64 / expected as f64 } else { f64::NAN };
     let sum = |f: fn(&PlayerStats) -> u64| -> u64 { ps.iter().map(|(_, s)| f(s)).sum() };
-    let (packets, rtx, recovered, dups, reordered) = (
-        sum(|s| s.packets),
-        sum(|s| s.rtx_packets),
-        sum(|s| s.recovered),
-        sum(|s| s.duplicates),
-        sum(|s| s.reordered),
-    );
-    let (verified, vfail, dropped, nacks, plis, rrs) = (
-        sum(|s| s.verified),
-        sum(|s| s.verify_failed),
-        sum(|s| s.dropped_on_purpose),
-        sum(|s| s.nacks_sent),
-        sum(|s| s.plis_sent),
-        sum(|s| s.rrs_sent),
-    );
+    let (packets, rtx, recovered, dups, reordered) = (sum(|s| s.packets), sum(|s| s.rtx_packets), sum(|s| s.recovered), sum(|s| s.duplicates), sum(|s| s.reordered));
+    let (verified, vfail, dropped, nacks, plis, rrs) = (sum(|s| s.verified), sum(|s| s.verify_failed), sum(|s| s.dropped_on_purpose), sum(|s| s.nacks_sent), sum(|s| s.plis_sent), sum(|s| s.rrs_sent));
     let srv_cpu = after.server_cpu_us.saturating_sub(before.server_cpu_us);
-    let us_per_pkt = if c.pid.is_some() && received > 0 {
-        srv_cpu as f64 / received as f64
-    } else {
-        f64::NAN
-    };
+    let us_per_pkt = if c.pid.is_some() && received > 0 { srv_cpu as f64 / received as f64 } else { f64::NAN };
     let srv_pct = 100.0 * srv_cpu as f64 / 1e6 / secs;
-    let bench_pct =
-        100.0 * after.bench_cpu_us.saturating_sub(before.bench_cpu_us) as f64 / 1e6 / secs;
+    let bench_pct = 100.0 * after.bench_cpu_us.saturating_sub(before.bench_cpu_us) as f64 / 1e6 / secs;
     let pstats: Vec<&PlayerStats> = ps.iter().map(|(_, s)| *s).collect();
     let rows = setup_rows(&pstats);
     let hist: &Histogram = &report.hist;
@@ -495,39 +393,13 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
         if c.shape.pacing > 0.0 { format!("paced at {}x", c.shape.pacing) } else { "frames in bursts".to_owned() },
         if c.clip.as_ref().is_some_and(|clip| !clip.audio.is_empty()) { "Opus" } else { "Opus-sized audio" },
     );
-    println!(
-        "{:<44} {}",
-        "publisher packets in window",
-        sent.iter().sum::<u64>()
-    );
-    println!(
-        "{:<44} {} (min player {:.2}% of its stream)",
-        "forwarded packets received in window",
-        received,
-        min_ratio * 100.0
-    );
-    println!(
-        "{:<44} {:.0}",
-        "forwarded packets/s",
-        received as f64 / secs
-    );
-    println!(
-        "{:<44} {:.4}% (reordered {reordered}, duplicates {dups})",
-        "loss", loss_pct
-    );
+    println!("{:<44} {}", "publisher packets in window", sent.iter().sum::<u64>());
+    println!("{:<44} {} (min player {:.2}% of its stream)", "forwarded packets received in window", received, min_ratio * 100.0);
+    println!("{:<44} {:.0}", "forwarded packets/s", received as f64 / secs);
+    println!("{:<44} {:.4}% (reordered {reordered}, duplicates {dups})", "loss", loss_pct);
     println!("{:<44} rtx {rtx}, recovered {recovered}, dropped on purpose {dropped}, NACKs {nacks}, PLIs {plis}, RRs {rrs}", "repair / RTCP");
-    println!(
-        "{:<44} {verified} ok, {vfail} failed",
-        "sampled SRTP decryptions checked"
-    );
-    println!(
-        "{:<44} {:.2} / {:.2} / {:.2} ms (n={})",
-        "latency p50 / p99 / max-bucket (abs-capture-time)",
-        hist.quantile_ms(0.5),
-        hist.quantile_ms(0.99),
-        hist.quantile_ms(1.0),
-        hist.count()
-    );
+    println!("{:<44} {verified} ok, {vfail} failed", "sampled SRTP decryptions checked");
+    println!("{:<44} {:.2} / {:.2} / {:.2} ms (n={})", "latency p50 / p99 / max-bucket (abs-capture-time)", hist.quantile_ms(0.5), hist.quantile_ms(0.99), hist.quantile_ms(1.0), hist.count());
     let mut json = format!(
         "{{\"bench\":\"{name}\",\"publishers\":{publishers},\"players\":{total},\"players_receiving\":{receiving},\"window_s\":{secs:.3},\"bitrate_kbps\":{},\"fps\":{},\"pacing\":{},\"clip\":{},\
 \"publisher_sent_window\":{},\"publisher_sent_total\":{sent_total},\"received\":{received},\"received_all\":{packets},\"min_player_ratio\":{},\"pps\":{:.1},\"loss_pct\":{},\
@@ -547,18 +419,8 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     );
     print_setup(&rows, &mut json);
     if c.pid.is_some() {
-        println!(
-            "{:<44} {:.2} us ({:.1}% of a core)",
-            "server CPU per forwarded packet", us_per_pkt, srv_pct
-        );
-        println!(
-            "{:<44} {} -> {} KiB, fds {} -> {}",
-            "server RSS (window start -> end)",
-            before.server_rss_kib,
-            after.server_rss_kib,
-            before.server_fds,
-            after.server_fds
-        );
+        println!("{:<44} {:.2} us ({:.1}% of a core)", "server CPU per forwarded packet", us_per_pkt, srv_pct);
+        println!("{:<44} {} -> {} KiB, fds {} -> {}", "server RSS (window start -> end)", before.server_rss_kib, after.server_rss_kib, before.server_fds, after.server_fds);
         json.push_str(&format!(
             ",\"server_cpu_us\":{srv_cpu},\"server_us_per_packet\":{},\"server_cpu_pct\":{},\"server_rss_kib\":{},\"server_fds\":{}",
             num(us_per_pkt),
@@ -570,48 +432,18 @@ pub fn fanout(a: &Args, publishers: usize, players_each: usize) -> Result<(), St
     println!("{:<44} {:.1}% of a core", "weir-bench's own CPU", bench_pct);
     json.push_str(&format!(",\"bench_cpu_pct\":{bench_pct:.1}"));
     if let Some(p) = &probe {
-        json.push_str(&format!(
-            ",\"probe_cipher\":\"{}\"",
-            crate::probe::cipher_name(key_len)
-        ));
+        json.push_str(&format!(",\"probe_cipher\":\"{}\"", crate::probe::cipher_name(key_len)));
         for r in &p.rows {
             let ratio = us_per_pkt / r.both_us;
-            println!(
-                "{:<44} {:.2} us/packet -> server at {:.2}x",
-                format!(
-                    "raw limit, same run ({}): encrypt+{}",
-                    crate::probe::cipher_name(key_len),
-                    r.method
-                ),
-                r.both_us,
-                ratio
-            );
-            json.push_str(&format!(
-                ",\"raw_{}_us\":{:.4},\"ratio_to_{}\":{}",
-                r.method,
-                r.both_us,
-                r.method,
-                num(ratio)
-            ));
+            println!("{:<44} {:.2} us/packet -> server at {:.2}x", format!("raw limit, same run ({}): encrypt+{}", crate::probe::cipher_name(key_len), r.method), r.both_us, ratio);
+            json.push_str(&format!(",\"raw_{}_us\":{:.4},\"ratio_to_{}\":{}", r.method, r.both_us, r.method, num(ratio)));
         }
     }
-    let failed: Vec<&String> = ps
-        .iter()
-        .filter_map(|(_, s)| s.dead.as_ref())
-        .take(3)
-        .collect();
+    let failed: Vec<&String> = ps.iter().filter_map(|(_, s)| s.dead.as_ref()).take(3).collect();
     if !failed.is_empty() || !report.connect_errors.is_empty() {
-        println!(
-            "failed players: {} (first: {:?} {:?})",
-            ps.iter().filter(|(_, s)| s.dead.is_some()).count() + report.connect_errors.len(),
-            failed,
-            report.connect_errors.iter().take(3).collect::<Vec<_>>()
-        );
+        println!("failed players: {} (first: {:?} {:?})", ps.iter().filter(|(_, s)| s.dead.is_some()).count() + report.connect_errors.len(), failed, report.connect_errors.iter().take(3).collect::<Vec<_>>());
     }
-    json.push_str(&format!(
-        ",\"connect_errors\":{}}}",
-        report.connect_errors.len()
-    ));
+    json.push_str(&format!(",\"connect_errors\":{}}}", report.connect_errors.len()));
     println!("{json}");
     Ok(())
 }
@@ -632,37 +464,22 @@ pub fn setup(a: &Args) -> Result<(), String> {
         rig.connect_player(0, 1, i as u64);
         let target = i + 1;
         rig.pump_until(Duration::from_secs(10), |s| {
-            s.keyed.load(Ordering::Relaxed)
-                + s.died.load(Ordering::Relaxed)
-                + s.connect_failed.load(Ordering::Relaxed)
-                >= target
+            s.keyed.load(Ordering::Relaxed) + s.died.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= target
         });
-        let _ = rig
-            .worker_for(i as u64)
-            .tx
-            .send(Cmd::Delete { tag: i as u64 });
+        let _ = rig.worker_for(i as u64).tx.send(Cmd::Delete { tag: i as u64 });
     }
-    rig.pump_until(Duration::from_secs(10), |s| {
-        s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= runs
-    });
+    rig.pump_until(Duration::from_secs(10), |s| s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= runs);
     let wall = t0.elapsed().as_secs_f64();
     let (report, _c) = rig.finish();
     let ps: Vec<&PlayerStats> = report.players.iter().map(|(_, s)| s).collect();
     let ok = ps.iter().filter(|s| s.to_first_key.is_some()).count();
     println!("weir-bench setup: {runs} sequential WHEP setups to the first keyframe, {ok} succeeded, {wall:.1} s");
-    let mut json =
-        format!("{{\"bench\":\"setup\",\"runs\":{runs},\"succeeded\":{ok},\"wall_s\":{wall:.3}");
+    let mut json = format!("{{\"bench\":\"setup\",\"runs\":{runs},\"succeeded\":{ok},\"wall_s\":{wall:.3}");
     print_setup(&setup_rows(&ps), &mut json);
     if !report.connect_errors.is_empty() {
-        println!(
-            "connect errors: {:?}",
-            report.connect_errors.iter().take(3).collect::<Vec<_>>()
-        );
+        println!("connect errors: {:?}", report.connect_errors.iter().take(3).collect::<Vec<_>>());
     }
-    json.push_str(&format!(
-        ",\"connect_errors\":{}}}",
-        report.connect_errors.len()
-    ));
+    json.push_str(&format!(",\"connect_errors\":{}}}", report.connect_errors.len()));
     println!("{json}");
     Ok(())
 }
@@ -672,15 +489,7 @@ pub fn setup(a: &Args) -> Result<(), String> {
 /// the baseline after everything has left.
 pub fn churn(a: &Args) -> Result<(), String> {
     let c = Common::parse(a)?;
-    let rate: f64 = a
-        .str("rate")
-        .map(|r| {
-            r.trim_end_matches("/s")
-                .parse()
-                .map_err(|_| "--rate: N or N/s")
-        })
-        .transpose()?
-        .unwrap_or(50.0);
+    let rate: f64 = a.str("rate").map(|r| r.trim_end_matches("/s").parse().map_err(|_| "--rate: N or N/s")).transpose()?.unwrap_or(50.0);
     let lifetime = Duration::from_secs_f64(a.num("lifetime", 2.0)?);
     let duration = Duration::from_secs_f64(a.num("duration", 60.0)?);
     let settle = Duration::from_secs_f64(a.num("settle", 5.0)?);
@@ -722,10 +531,7 @@ pub fn churn(a: &Args) -> Result<(), String> {
         let _ = w.tx.send(Cmd::DeleteAll);
     }
     let created_total = tag as usize;
-    rig.pump_until(Duration::from_secs(30), |s| {
-        s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed)
-            >= created_total
-    });
+    rig.pump_until(Duration::from_secs(30), |s| s.deleted.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= created_total);
     rig.pump(settle);
     let end = snapshot(pid)?;
     let (report, _c) = rig.finish();
@@ -763,10 +569,7 @@ pub fn churn(a: &Args) -> Result<(), String> {
             end.server_anon_kib,
             end.server_anon_kib as i64 - base.server_anon_kib as i64
         );
-        println!(
-            "{:<44} {} / {}",
-            "server fds baseline / after", base.server_fds, end.server_fds
-        );
+        println!("{:<44} {} / {}", "server fds baseline / after", base.server_fds, end.server_fds);
         json.push_str(&format!(
             ",\"rss_kib_baseline\":{},\"rss_kib_peak\":{},\"rss_kib_after\":{},\"anon_kib_baseline\":{},\"anon_kib_after\":{},\"fds_baseline\":{},\"fds_after\":{}",
             base.server_rss_kib, peak.server_rss_kib, end.server_rss_kib, base.server_anon_kib, end.server_anon_kib, base.server_fds, end.server_fds
@@ -796,15 +599,9 @@ pub fn idle(a: &Args) -> Result<(), String> {
     for i in 0..sessions {
         rig.connect_player(0, 1, i as u64);
     }
-    let all = rig.pump_until(
-        setup_timeout.max(Duration::from_secs(sessions as u64 / 100)),
-        |s| {
-            s.media.load(Ordering::Relaxed)
-                + s.died.load(Ordering::Relaxed)
-                + s.connect_failed.load(Ordering::Relaxed)
-                >= sessions
-        },
-    );
+    let all = rig.pump_until(setup_timeout.max(Duration::from_secs(sessions as u64 / 100)), |s| {
+        s.media.load(Ordering::Relaxed) + s.died.load(Ordering::Relaxed) + s.connect_failed.load(Ordering::Relaxed) >= sessions
+    });
     let setup_s = t0.elapsed().as_secs_f64();
     let connected = rig.shared.media.load(Ordering::Relaxed);
     let full = snapshot(pid)?;
@@ -815,14 +612,11 @@ pub fn idle(a: &Args) -> Result<(), String> {
         let _ = w.tx.send(Cmd::DeleteAll);
     }
     let created = rig.shared.created.load(Ordering::Relaxed);
-    rig.pump_until(Duration::from_secs(60), |s| {
-        s.deleted.load(Ordering::Relaxed) >= created
-    });
+    rig.pump_until(Duration::from_secs(60), |s| s.deleted.load(Ordering::Relaxed) >= created);
     rig.pump(Duration::from_secs(2));
     let end = snapshot(pid)?;
     let (report, _c) = rig.finish();
-    let per_session_kib =
-        (held.server_rss_kib as f64 - base.server_rss_kib as f64) / connected.max(1) as f64;
+    let per_session_kib = (held.server_rss_kib as f64 - base.server_rss_kib as f64) / connected.max(1) as f64;
     println!(
         "weir-bench idle: {sessions} sessions requested, {connected} connected in {setup_s:.1} s{}, {died} died while held {:.0} s",
         if all { "" } else { " (setup timeout)" },
@@ -836,23 +630,10 @@ pub fn idle(a: &Args) -> Result<(), String> {
     if pid.is_some() {
         println!(
             "{:<44} {} -> {} -> {} -> {} KiB",
-            "server RSS baseline -> connected -> held -> ended",
-            base.server_rss_kib,
-            full.server_rss_kib,
-            held.server_rss_kib,
-            end.server_rss_kib
+            "server RSS baseline -> connected -> held -> ended", base.server_rss_kib, full.server_rss_kib, held.server_rss_kib, end.server_rss_kib
         );
-        println!(
-            "{:<44} {:.1} KiB",
-            "server memory per idle session", per_session_kib
-        );
-        println!(
-            "{:<44} {} -> {} -> {}",
-            "server fds baseline -> held -> ended",
-            base.server_fds,
-            held.server_fds,
-            end.server_fds
-        );
+        println!("{:<44} {:.1} KiB", "server memory per idle session", per_session_kib);
+        println!("{:<44} {} -> {} -> {}", "server fds baseline -> held -> ended", base.server_fds, held.server_fds, end.server_fds);
         json.push_str(&format!(
             ",\"rss_kib_baseline\":{},\"rss_kib_connected\":{},\"rss_kib_held\":{},\"rss_kib_after\":{},\"kib_per_session\":{:.2},\"fds_baseline\":{},\"fds_held\":{},\"fds_after\":{}",
             base.server_rss_kib, full.server_rss_kib, held.server_rss_kib, end.server_rss_kib, per_session_kib, base.server_fds, held.server_fds, end.server_fds

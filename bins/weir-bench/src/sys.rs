@@ -71,10 +71,7 @@ pub fn enable_rx_timestamps(sock: &std::net::UdpSocket) -> Result<(), String> {
         )
     };
     if r != 0 {
-        return Err(format!(
-            "SO_TIMESTAMPNS: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("SO_TIMESTAMPNS: {}", std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -163,11 +160,9 @@ impl RecvBatch {
             let mut c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec =
-                        std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::timespec);
                     const SECS_1900: u64 = 2_208_988_800;
-                    ntp = ((ts.tv_sec as u64 + SECS_1900) << 32)
-                        | (((ts.tv_nsec as u64) << 32) / 1_000_000_000);
+                    ntp = ((ts.tv_sec as u64 + SECS_1900) << 32) | (((ts.tv_nsec as u64) << 32) / 1_000_000_000);
                 }
                 c = libc::CMSG_NXTHDR(&h.msg_hdr, c);
             }
@@ -183,18 +178,12 @@ impl Epoll {
     pub fn new() -> Result<Epoll, String> {
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
-            return Err(format!(
-                "epoll_create1: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
         }
         Ok(Epoll(fd))
     }
     pub fn add(&self, fd: std::os::fd::RawFd, token: u64) -> Result<(), String> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
         if unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
             return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
         }
@@ -206,9 +195,7 @@ impl Epoll {
     /// Waits up to `timeout_ms`; fills `out` with ready tokens.
     pub fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32, out: &mut Vec<u64>) {
         out.clear();
-        let n = unsafe {
-            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms)
-        };
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms) };
         for e in events.iter().take(n.max(0) as usize) {
             out.push(e.u64);
         }

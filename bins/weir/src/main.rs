@@ -33,10 +33,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Option<Args>> {
-    let mut args = Args {
-        config: std::env::var_os("WEIR_CONFIG").map(PathBuf::from),
-        dump: false,
-    };
+    let mut args = Args { config: std::env::var_os("WEIR_CONFIG").map(PathBuf::from), dump: false };
     let mut it = std::env::args_os().skip(1);
     while let Some(a) = it.next() {
         match a.to_str() {
@@ -59,17 +56,12 @@ fn parse_args() -> Result<Option<Args>> {
 }
 
 fn engine_config(c: &Config) -> Result<EngineConfig> {
-    let rtc_ip: IpAddr = c
-        .rtc
-        .ip
-        .parse()
-        .with_context(|| format!("[rtc] ip {:?}", c.rtc.ip))?;
+    let rtc_ip: IpAddr = c.rtc.ip.parse().with_context(|| format!("[rtc] ip {:?}", c.rtc.ip))?;
     Ok(EngineConfig {
         udp_bind: (c.rtc.port != 0).then(|| SocketAddr::new(rtc_ip, c.rtc.port)),
         tcp_bind: (c.rtc.tcp_port != 0).then(|| SocketAddr::new(rtc_ip, c.rtc.tcp_port)),
         timeout: Duration::from_secs(c.rtc.timeout_sec),
-        consent_from_authenticated_media: c.rtc.consent_mode
-            == weir_config::ConsentMode::Authenticated,
+        consent_from_authenticated_media: c.rtc.consent_mode == weir_config::ConsentMode::Authenticated,
         continue_push: Duration::from_millis(c.protocol.continue_push_ms),
         audio_pref: c.rtc.preferred_audio(),
         video_pref: c.rtc.preferred_video(),
@@ -99,11 +91,7 @@ fn extern_ips(c: &Config) -> Vec<IpAddr> {
             Some(name) => std::env::var(name).unwrap_or_default(),
             None => entry.to_owned(),
         };
-        out.extend(
-            values
-                .split(',')
-                .filter_map(|v| v.trim().parse::<IpAddr>().ok()),
-        );
+        out.extend(values.split(',').filter_map(|v| v.trim().parse::<IpAddr>().ok()));
     }
     out
 }
@@ -111,11 +99,7 @@ fn extern_ips(c: &Config) -> Vec<IpAddr> {
 /// The embedded STUN/TURN server's settings (`[rtc] icePort`, `iceTcpPort`, `enableTurn`,
 /// `iceUfrag`/`icePwd`, `port_range`, `turn*`).
 fn turn_config(c: &Config) -> Result<weir_turn::TurnConfig> {
-    let listen_ip: IpAddr = c
-        .rtc
-        .ip
-        .parse()
-        .with_context(|| format!("[rtc] ip {:?}", c.rtc.ip))?;
+    let listen_ip: IpAddr = c.rtc.ip.parse().with_context(|| format!("[rtc] ip {:?}", c.rtc.ip))?;
     let r = &c.rtc;
     Ok(weir_turn::TurnConfig {
         listen_ip,
@@ -126,8 +110,7 @@ fn turn_config(c: &Config) -> Result<weir_turn::TurnConfig> {
         server: weir_turn::ServerConfig {
             enable_turn: r.enable_turn,
             realm: r.turn_realm.clone(),
-            static_user: (!r.ice_ufrag.is_empty())
-                .then(|| (r.ice_ufrag.clone(), r.ice_pwd.clone())),
+            static_user: (!r.ice_ufrag.is_empty()).then(|| (r.ice_ufrag.clone(), r.ice_pwd.clone())),
             rest_secret: (!r.turn_secret.is_empty()).then(|| r.turn_secret.clone()),
             allow_peers: r.turn_allow_peer_ranges(),
             deny_peers: r.turn_deny_peer_ranges(),
@@ -154,16 +137,10 @@ fn ice_server_links(c: &Config) -> weir_http::IceServers {
     if r.ice_port == 0 {
         return weir_http::static_ice_servers(Vec::new());
     }
-    let host = extern_ips(c)
-        .first()
-        .copied()
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let host = extern_ips(c).first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
     Arc::new(move || {
         let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        let mut links = vec![format!(
-            "<stun:{}>; rel=\"ice-server\"",
-            SocketAddr::new(host, r.ice_port)
-        )];
+        let mut links = vec![format!("<stun:{}>; rel=\"ice-server\"", SocketAddr::new(host, r.ice_port))];
         if r.enable_turn {
             let (user, pass) = if r.turn_secret.is_empty() {
                 (r.ice_ufrag.clone(), r.ice_pwd.clone())
@@ -181,15 +158,9 @@ fn ice_server_links(c: &Config) -> weir_http::IceServers {
                 quote(&user),
                 quote(&pass)
             );
-            links.push(format!(
-                "<turn:{}?transport=udp>{cred}",
-                SocketAddr::new(host, r.ice_port)
-            ));
+            links.push(format!("<turn:{}?transport=udp>{cred}", SocketAddr::new(host, r.ice_port)));
             if r.ice_tcp_port != 0 {
-                links.push(format!(
-                    "<turn:{}?transport=tcp>{cred}",
-                    SocketAddr::new(host, r.ice_tcp_port)
-                ));
+                links.push(format!("<turn:{}?transport=tcp>{cred}", SocketAddr::new(host, r.ice_tcp_port)));
             }
         }
         links
@@ -197,16 +168,10 @@ fn ice_server_links(c: &Config) -> weir_http::IceServers {
 }
 
 fn main() -> Result<()> {
-    let Some(args) = parse_args()? else {
-        return Ok(());
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,str0m=warn,dimpl=warn,is=warn")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    let Some(args) = parse_args()? else { return Ok(()) };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,str0m=warn,dimpl=warn,is=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 
     let loaded = weir_config::load(args.config.as_deref()).context("loading the configuration")?;
     if args.dump {
@@ -230,11 +195,7 @@ fn main() -> Result<()> {
 async fn serve(config: Arc<Config>) -> Result<()> {
     let engine = Engine::start(engine_config(&config)?).context("starting the media engine")?;
     let http_addr = SocketAddr::new(
-        config
-            .http
-            .ip
-            .parse()
-            .with_context(|| format!("[http] ip {:?}", config.http.ip))?,
+        config.http.ip.parse().with_context(|| format!("[http] ip {:?}", config.http.ip))?,
         config.http.port,
     );
     // P2P signaling (ZLMediaKit WebSocket protocol) on [rtc] signalingPort / signalingSslPort.

@@ -367,6 +367,7 @@ pub(crate) fn comma_list(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|e| !e.is_empty())
 }
 
+
 pub(crate) use weir_core::net::parse_ip_range;
 
 /// A STUN REALM: 1..=127 printable characters without a double quote or a backslash.

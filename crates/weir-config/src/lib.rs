@@ -366,10 +366,7 @@ impl HttpConfig {
 impl RtcConfig {
     /// `datachannelNegotiatedIds` as numbers (validated when loaded).
     pub fn datachannel_negotiated_ids(&self) -> Vec<u16> {
-        self.datachannel_negotiated_ids
-            .split(',')
-            .filter_map(|p| p.trim().parse().ok())
-            .collect()
+        self.datachannel_negotiated_ids.split(',').filter_map(|p| p.trim().parse().ok()).collect()
     }
 
     /// `turnAllowPeers` as inclusive `(lo, hi)` address ranges.

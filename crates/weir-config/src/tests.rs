@@ -179,9 +179,7 @@ fn consent_mode_reads_and_prints() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.config.rtc.consent_mode, ConsentMode::Stun);
     assert!(loaded.config.to_ini().contains("\nconsentMode=stun\n"));
-    assert!(expected_defaults()
-        .to_ini()
-        .contains("\nconsentMode=authenticated\n"));
+    assert!(expected_defaults().to_ini().contains("\nconsentMode=authenticated\n"));
 }
 
 #[test]
@@ -668,10 +666,7 @@ fn rtc_helpers() {
     let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
     assert_eq!(
         rtc.turn_allow_peer_ranges(),
-        [
-            (ip("127.0.0.1"), ip("127.0.0.1")),
-            (ip("10.0.0.0"), ip("10.255.255.255"))
-        ]
+        [(ip("127.0.0.1"), ip("127.0.0.1")), (ip("10.0.0.0"), ip("10.255.255.255"))]
     );
     assert_eq!(rtc.turn_deny_peer_ranges(), [(ip("::1"), ip("::1"))]);
 }

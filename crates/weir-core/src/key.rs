@@ -29,19 +29,11 @@ impl StreamKey {
     /// Builds a key after validating every part. `stream` may contain `/` (ZLMediaKit allows it);
     /// `app` may not, because it would shift the app/stream split.
     pub fn new(vhost: &str, app: &str, stream: &str) -> Result<Self, StreamKeyError> {
-        let vhost = if vhost.is_empty() {
-            DEFAULT_VHOST
-        } else {
-            vhost
-        };
+        let vhost = if vhost.is_empty() { DEFAULT_VHOST } else { vhost };
         check_part("vhost", vhost, false)?;
         check_part("app", app, false)?;
         check_part("stream", stream, true)?;
-        Ok(Self {
-            vhost: vhost.to_owned(),
-            app: app.to_owned(),
-            stream: stream.to_owned(),
-        })
+        Ok(Self { vhost: vhost.to_owned(), app: app.to_owned(), stream: stream.to_owned() })
     }
 
     /// Key in the default vhost.
@@ -57,9 +49,7 @@ fn check_part(name: &'static str, value: &str, allow_slash: bool) -> Result<(), 
     if value.len() > MAX_PART_LEN {
         return Err(StreamKeyError::TooLong(name));
     }
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() || c == '?' || c == '#' || c == '\\')
+    let bad = value.chars().any(|c| c.is_control() || c == '?' || c == '#' || c == '\\')
         || (!allow_slash && value.contains('/'))
         || value.split('/').any(|seg| seg == ".." || seg.is_empty());
     if bad {
@@ -88,10 +78,7 @@ mod tests {
     #[test]
     fn stream_may_contain_slash_app_may_not() {
         assert!(StreamKey::default_vhost("live", "a/b").is_ok());
-        assert_eq!(
-            StreamKey::default_vhost("li/ve", "a"),
-            Err(StreamKeyError::BadChar("app"))
-        );
+        assert_eq!(StreamKey::default_vhost("li/ve", "a"), Err(StreamKeyError::BadChar("app")));
     }
 
     #[test]
@@ -99,10 +86,7 @@ mod tests {
         assert!(StreamKey::default_vhost("live", "../x").is_err());
         assert!(StreamKey::default_vhost("live", "a//b").is_err());
         assert!(StreamKey::default_vhost("live", "a\nb").is_err());
-        assert_eq!(
-            StreamKey::default_vhost("", "x"),
-            Err(StreamKeyError::Empty("app"))
-        );
+        assert_eq!(StreamKey::default_vhost("", "x"), Err(StreamKeyError::Empty("app")));
         assert!(StreamKey::default_vhost("live", &"x".repeat(300)).is_err());
     }
 }

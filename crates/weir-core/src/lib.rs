@@ -14,6 +14,6 @@ pub mod util;
 pub use key::{StreamKey, StreamKeyError, DEFAULT_VHOST};
 pub use rooms::RoomDirectory;
 pub use session::{
-    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError,
-    SessionKind, SessionRequest, SessionService, SessionSummary, TrickleOutcome,
+    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    SessionService, SessionSummary, TrickleOutcome,
 };

@@ -8,11 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub type IpRange = (IpAddr, IpAddr);
 
 fn parse_ip(s: &str) -> Option<IpAddr> {
-    s.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
+    s.trim().trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
 
 /// Parses one entry; `None` if it is not an address, a range or a CIDR block.
@@ -73,41 +69,16 @@ mod tests {
 
     #[test]
     fn entries() {
-        assert_eq!(
-            parse_ip_range("127.0.0.1"),
-            Some((ip("127.0.0.1"), ip("127.0.0.1")))
-        );
-        assert_eq!(
-            parse_ip_range("10.0.0.0/8"),
-            Some((ip("10.0.0.0"), ip("10.255.255.255")))
-        );
-        assert_eq!(
-            parse_ip_range(" 172.16.0.0-172.31.255.255 "),
-            Some((ip("172.16.0.0"), ip("172.31.255.255")))
-        );
+        assert_eq!(parse_ip_range("127.0.0.1"), Some((ip("127.0.0.1"), ip("127.0.0.1"))));
+        assert_eq!(parse_ip_range("10.0.0.0/8"), Some((ip("10.0.0.0"), ip("10.255.255.255"))));
+        assert_eq!(parse_ip_range(" 172.16.0.0-172.31.255.255 "), Some((ip("172.16.0.0"), ip("172.31.255.255"))));
         assert_eq!(parse_ip_range("[::1]"), Some((ip("::1"), ip("::1"))));
-        assert_eq!(
-            parse_ip_range("fc00::/7").map(|r| r.1),
-            Some(ip("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
-        );
-        assert_eq!(
-            parse_ip_range("0.0.0.0/0"),
-            Some((ip("0.0.0.0"), ip("255.255.255.255")))
-        );
-        for bad in [
-            "",
-            "x",
-            "10.0.0.0/33",
-            "10.0.0.2-10.0.0.1",
-            "::1-10.0.0.1",
-            "1.2.3.4/x",
-        ] {
+        assert_eq!(parse_ip_range("fc00::/7").map(|r| r.1), Some(ip("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
+        assert_eq!(parse_ip_range("0.0.0.0/0"), Some((ip("0.0.0.0"), ip("255.255.255.255"))));
+        for bad in ["", "x", "10.0.0.0/33", "10.0.0.2-10.0.0.1", "::1-10.0.0.1", "1.2.3.4/x"] {
             assert_eq!(parse_ip_range(bad), None, "{bad}");
         }
-        assert_eq!(
-            parse_ip_ranges("127.0.0.1, ,10.0.0.0/8").map(|v| v.len()),
-            Ok(2)
-        );
+        assert_eq!(parse_ip_ranges("127.0.0.1, ,10.0.0.0/8").map(|v| v.len()), Ok(2));
         assert_eq!(parse_ip_ranges("127.0.0.1,nope"), Err("nope".to_owned()));
     }
 

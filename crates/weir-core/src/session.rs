@@ -152,11 +152,7 @@ pub struct BroadcastRequest {
 pub trait SessionService: Send + Sync + 'static {
     fn create(&self, req: SessionRequest) -> BoxFuture<'_, Result<SessionAnswer, SessionError>>;
     /// Ends a session and frees everything it held. `token` is checked when given.
-    fn delete<'a>(
-        &'a self,
-        id: &'a str,
-        token: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), SessionError>>;
+    fn delete<'a>(&'a self, id: &'a str, token: Option<&'a str>) -> BoxFuture<'a, Result<(), SessionError>>;
     /// Applies an `application/trickle-ice-sdpfrag` body.
     fn trickle<'a>(
         &'a self,

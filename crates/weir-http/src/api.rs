@@ -35,25 +35,16 @@ pub(crate) fn reply(inner: &Inner, status: StatusCode, value: &impl Serialize) -
 
 pub(crate) fn authorize(inner: &Inner, req: &Request) -> Result<(), Response> {
     let args = Args::from_parts(req.uri().query(), &axum::http::HeaderMap::new());
-    let secret = args.query("secret").map(str::to_owned).or_else(|| {
-        req.headers()
-            .get("x-weir-secret")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
+    let secret = args
+        .query("secret")
+        .map(str::to_owned)
+        .or_else(|| req.headers().get("x-weir-secret").and_then(|v| v.to_str().ok()).map(str::to_owned));
     check_secret(inner, req, secret.as_deref()).map_err(|f| {
         let status = match f {
             AuthFailure::IpDenied => StatusCode::FORBIDDEN,
             AuthFailure::Missing | AuthFailure::Incorrect => StatusCode::UNAUTHORIZED,
         };
-        reply(
-            inner,
-            status,
-            &CodeMsg {
-                code: f.code(),
-                msg: f.msg(),
-            },
-        )
+        reply(inner, status, &CodeMsg { code: f.code(), msg: f.msg() })
     })
 }
 
@@ -62,46 +53,22 @@ pub(crate) async fn sessions(State(inner): State<Shared>, req: Request) -> Respo
         return r;
     }
     let list = inner.st.sessions.list().await;
-    reply(
-        &inner,
-        StatusCode::OK,
-        &Data {
-            code: 0,
-            data: list,
-        },
-    )
+    reply(&inner, StatusCode::OK, &Data { code: 0, data: list })
 }
 
-pub(crate) async fn session(
-    State(inner): State<Shared>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Response {
+pub(crate) async fn session(State(inner): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
     if let Err(r) = authorize(&inner, &req) {
         return r;
     }
     match inner.st.sessions.stats(&id).await {
         Ok(v) => reply(&inner, StatusCode::OK, &Data { code: 0, data: v }),
-        Err(SessionError::SessionNotFound) => reply(
-            &inner,
-            StatusCode::NOT_FOUND,
-            &CodeMsg {
-                code: -500,
-                msg: "session not found",
-            },
-        ),
+        Err(SessionError::SessionNotFound) => {
+            reply(&inner, StatusCode::NOT_FOUND, &CodeMsg { code: -500, msg: "session not found" })
+        }
         Err(e) => {
             tracing::warn!(session = %id, error = %e, "stats failed");
-            let status =
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            reply(
-                &inner,
-                status,
-                &CodeMsg {
-                    code: -1,
-                    msg: &e.to_string(),
-                },
-            )
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            reply(&inner, status, &CodeMsg { code: -1, msg: &e.to_string() })
         }
     }
 }
@@ -111,14 +78,7 @@ pub(crate) async fn streams(State(inner): State<Shared>, req: Request) -> Respon
         return r;
     }
     let snap = inner.st.directory.snapshot(Instant::now());
-    reply(
-        &inner,
-        StatusCode::OK,
-        &Data {
-            code: 0,
-            data: snap,
-        },
-    )
+    reply(&inner, StatusCode::OK, &Data { code: 0, data: snap })
 }
 
 #[derive(Serialize)]
@@ -149,12 +109,5 @@ pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Respons
         streams: inner.st.directory.len(),
         engine: inner.st.sessions.engine_stats(),
     };
-    reply(
-        &inner,
-        StatusCode::OK,
-        &Data {
-            code: 0,
-            data: info,
-        },
-    )
+    reply(&inner, StatusCode::OK, &Data { code: 0, data: info })
 }

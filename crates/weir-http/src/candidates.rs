@@ -34,10 +34,7 @@ pub enum CandidateOverride {
     /// SRS `eip` / `candidate`.
     Srs { ip: IpAddr, port: Option<u16> },
     /// ZLMediaKit `cand_udp` / `cand_tcp`.
-    Zlm {
-        udp: Option<SocketAddr>,
-        tcp: Option<SocketAddr>,
-    },
+    Zlm { udp: Option<SocketAddr>, tcp: Option<SocketAddr> },
 }
 
 impl CandidateOverride {
@@ -48,25 +45,17 @@ impl CandidateOverride {
             return None;
         }
         if let Ok(sa) = value.parse::<SocketAddr>() {
-            return Some(Self::Srs {
-                ip: sa.ip(),
-                port: nonzero(sa.port()),
-            });
+            return Some(Self::Srs { ip: sa.ip(), port: nonzero(sa.port()) });
         }
         let bare = value.trim_start_matches('[').trim_end_matches(']');
-        bare.parse::<IpAddr>()
-            .ok()
-            .map(|ip| Self::Srs { ip, port: None })
+        bare.parse::<IpAddr>().ok().map(|ip| Self::Srs { ip, port: None })
     }
 
     /// Builds ZLMediaKit's override from `cand_udp` / `cand_tcp` (`ip:port` each, `[v6]:port`
     /// accepted). Values that do not parse are ignored, like ZLMediaKit does; `None` when neither
     /// gives an address.
     pub fn parse_zlm(cand_udp: Option<&str>, cand_tcp: Option<&str>) -> Option<Self> {
-        let parse = |v: Option<&str>| {
-            v.and_then(|v| v.trim().parse::<SocketAddr>().ok())
-                .filter(|sa| sa.port() != 0)
-        };
+        let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<SocketAddr>().ok()).filter(|sa| sa.port() != 0);
         let (udp, tcp) = (parse(cand_udp), parse(cand_tcp));
         if udp.is_none() && tcp.is_none() {
             None
@@ -106,16 +95,8 @@ pub fn plan(input: &CandidateInput<'_>, env: &dyn Fn(&str) -> Option<String>) ->
             return out;
         }
         CandidateOverride::Srs { ip, port } => {
-            let udp_port = if input.udp_port != 0 {
-                port.unwrap_or(input.udp_port)
-            } else {
-                0
-            };
-            let tcp_port = if input.tcp_port != 0 {
-                port.unwrap_or(input.tcp_port)
-            } else {
-                0
-            };
+            let udp_port = if input.udp_port != 0 { port.unwrap_or(input.udp_port) } else { 0 };
+            let tcp_port = if input.tcp_port != 0 { port.unwrap_or(input.tcp_port) } else { 0 };
             push_ips(&mut out, &[*ip], udp_port, tcp_port);
             return out;
         }
@@ -136,23 +117,15 @@ fn choose_ips(input: &CandidateInput<'_>, env: &dyn Fn(&str) -> Option<String>) 
             return vec![ip];
         }
     }
-    let ifs: Vec<IpAddr> = input
-        .interfaces
-        .iter()
-        .copied()
-        .filter(|ip| !ip.is_loopback() && !is_link_local(ip) && !ip.is_unspecified())
-        .collect();
+    let ifs: Vec<IpAddr> =
+        input.interfaces.iter().copied().filter(|ip| !ip.is_loopback() && !is_link_local(ip) && !ip.is_unspecified()).collect();
     if !ifs.is_empty() {
         return ifs;
     }
     vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
 }
 
-fn extern_ips(
-    list: &str,
-    interfaces: &[IpAddr],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Vec<IpAddr> {
+fn extern_ips(list: &str, interfaces: &[IpAddr], env: &dyn Fn(&str) -> Option<String>) -> Vec<IpAddr> {
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         if let Some(name) = entry.strip_prefix('$') {
@@ -162,10 +135,7 @@ fn extern_ips(
                         push_extern_entry(&mut out, v, interfaces);
                     }
                 }
-                None => tracing::debug!(
-                    variable = name,
-                    "rtc.externIP: environment variable unset, skipped"
-                ),
+                None => tracing::debug!(variable = name, "rtc.externIP: environment variable unset, skipped"),
             }
         } else {
             push_extern_entry(&mut out, entry, interfaces);
@@ -176,19 +146,10 @@ fn extern_ips(
 
 fn push_extern_entry(out: &mut Vec<IpAddr>, entry: &str, interfaces: &[IpAddr]) {
     if entry == "*" {
-        out.extend(
-            interfaces
-                .iter()
-                .copied()
-                .filter(|ip| !is_link_local(ip) && !ip.is_unspecified()),
-        );
+        out.extend(interfaces.iter().copied().filter(|ip| !is_link_local(ip) && !ip.is_unspecified()));
         return;
     }
-    match entry
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
+    match entry.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         Ok(ip) => out.push(ip),
         Err(_) => tracing::warn!(entry, "rtc.externIP: not an IP address, skipped"),
     }
@@ -248,11 +209,7 @@ pub fn host_ip(host: &str) -> Option<IpAddr> {
 /// Every address of every interface that is not down, loopback and link-local included.
 pub fn interface_addrs() -> Vec<IpAddr> {
     match if_addrs::get_if_addrs() {
-        Ok(ifs) => ifs
-            .into_iter()
-            .filter(|i| i.oper_status != if_addrs::IfOperStatus::Down)
-            .map(|i| i.ip())
-            .collect(),
+        Ok(ifs) => ifs.into_iter().filter(|i| i.oper_status != if_addrs::IfOperStatus::Down).map(|i| i.ip()).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot list network interfaces");
             Vec::new()
@@ -279,29 +236,10 @@ mod tests {
         None
     }
     fn ifs() -> Vec<IpAddr> {
-        vec![
-            ip("127.0.0.1"),
-            ip("10.0.0.5"),
-            ip("::1"),
-            ip("fe80::1"),
-            ip("169.254.3.4"),
-            ip("2001:db8::5"),
-        ]
+        vec![ip("127.0.0.1"), ip("10.0.0.5"), ip("::1"), ip("fe80::1"), ip("169.254.3.4"), ip("2001:db8::5")]
     }
-    fn input<'a>(
-        extern_ip: &'a str,
-        ov: &'a CandidateOverride,
-        host: Option<&'a str>,
-        ifs: &'a [IpAddr],
-    ) -> CandidateInput<'a> {
-        CandidateInput {
-            udp_port: 8000,
-            tcp_port: 8001,
-            extern_ip,
-            request_override: ov,
-            host_header: host,
-            interfaces: ifs,
-        }
+    fn input<'a>(extern_ip: &'a str, ov: &'a CandidateOverride, host: Option<&'a str>, ifs: &'a [IpAddr]) -> CandidateInput<'a> {
+        CandidateInput { udp_port: 8000, tcp_port: 8001, extern_ip, request_override: ov, host_header: host, interfaces: ifs }
     }
 
     #[test]
@@ -318,20 +256,8 @@ mod tests {
         assert_eq!(p.tcp, vec![sa("1.2.3.4:8001")]);
 
         let ov = CandidateOverride::parse_srs("[::1]:7000").unwrap();
-        assert_eq!(
-            ov,
-            CandidateOverride::Srs {
-                ip: ip("::1"),
-                port: Some(7000)
-            }
-        );
-        assert_eq!(
-            CandidateOverride::parse_srs("::1"),
-            Some(CandidateOverride::Srs {
-                ip: ip("::1"),
-                port: None
-            })
-        );
+        assert_eq!(ov, CandidateOverride::Srs { ip: ip("::1"), port: Some(7000) });
+        assert_eq!(CandidateOverride::parse_srs("::1"), Some(CandidateOverride::Srs { ip: ip("::1"), port: None }));
         assert_eq!(CandidateOverride::parse_srs("example.com"), None);
         assert_eq!(CandidateOverride::parse_srs(""), None);
     }
@@ -360,10 +286,7 @@ mod tests {
         assert_eq!(p.udp, vec![sa("1.2.3.4:1000")]);
         assert_eq!(p.tcp, vec![sa("[::1]:2000")]);
 
-        assert_eq!(
-            CandidateOverride::parse_zlm(Some("1.2.3.4"), Some("")),
-            None
-        );
+        assert_eq!(CandidateOverride::parse_zlm(Some("1.2.3.4"), Some("")), None);
         assert_eq!(CandidateOverride::parse_zlm(None, None), None);
     }
 
@@ -375,38 +298,19 @@ mod tests {
             _ => None,
         };
         let ov = CandidateOverride::None;
-        let p = plan(
-            &input(
-                " 2.2.2.2 , $PUBLIC_IP, $UNSET, bogus, 2.2.2.2",
-                &ov,
-                Some("9.9.9.9"),
-                &ifs,
-            ),
-            &env,
-        );
+        let p = plan(&input(" 2.2.2.2 , $PUBLIC_IP, $UNSET, bogus, 2.2.2.2", &ov, Some("9.9.9.9"), &ifs), &env);
         assert_eq!(p.udp, vec![sa("2.2.2.2:8000"), sa("3.3.3.3:8000")]);
         assert_eq!(p.tcp, vec![sa("2.2.2.2:8001"), sa("3.3.3.3:8001")]);
 
         let p = plan(&input("*", &ov, None, &ifs), &no_env);
-        assert_eq!(
-            p.udp,
-            vec![
-                sa("127.0.0.1:8000"),
-                sa("10.0.0.5:8000"),
-                sa("[::1]:8000"),
-                sa("[2001:db8::5]:8000")
-            ]
-        );
+        assert_eq!(p.udp, vec![sa("127.0.0.1:8000"), sa("10.0.0.5:8000"), sa("[::1]:8000"), sa("[2001:db8::5]:8000")]);
     }
 
     #[test]
     fn extern_ip_yielding_nothing_falls_through() {
         let ifs = ifs();
         let ov = CandidateOverride::None;
-        let p = plan(
-            &input("$UNSET", &ov, Some("192.168.1.10:80"), &ifs),
-            &no_env,
-        );
+        let p = plan(&input("$UNSET", &ov, Some("192.168.1.10:80"), &ifs), &no_env);
         assert_eq!(p.udp, vec![sa("192.168.1.10:8000")]);
     }
 
@@ -432,11 +336,7 @@ mod tests {
         let ov = CandidateOverride::None;
         for host in ["example.com:80", "localhost", "0.0.0.0:80", "[::]:80"] {
             let p = plan(&input("", &ov, Some(host), &ifs), &no_env);
-            assert_eq!(
-                p.udp,
-                vec![sa("10.0.0.5:8000"), sa("[2001:db8::5]:8000")],
-                "host {host}"
-            );
+            assert_eq!(p.udp, vec![sa("10.0.0.5:8000"), sa("[2001:db8::5]:8000")], "host {host}");
             assert_eq!(p.tcp, vec![sa("10.0.0.5:8001"), sa("[2001:db8::5]:8001")]);
         }
     }

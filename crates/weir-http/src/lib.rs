@@ -112,14 +112,7 @@ impl Inner {
             (*g, map.len())
         };
         if len > ETAG_PRUNE_AT {
-            let live: std::collections::HashSet<String> = self
-                .st
-                .sessions
-                .list()
-                .await
-                .into_iter()
-                .map(|s| s.id)
-                .collect();
+            let live: std::collections::HashSet<String> = self.st.sessions.list().await.into_iter().map(|s| s.id).collect();
             self.etags.lock().retain(|k, _| live.contains(k) || k == id);
         }
         make_etag(id, generation)
@@ -136,40 +129,27 @@ impl Inner {
                 Ok(h) => {
                     headers.append(header::LINK, h);
                 }
-                Err(_) => {
-                    tracing::warn!(value = %v, "ICE server Link header value is not a valid header, skipped")
-                }
+                Err(_) => tracing::warn!(value = %v, "ICE server Link header value is not a valid header, skipped"),
             }
         }
     }
 
     /// Asks the engine for a session and logs the outcome.
-    pub(crate) async fn create_session(
-        &self,
-        req: SessionRequest,
-    ) -> Result<SessionAnswer, SessionError> {
+    pub(crate) async fn create_session(&self, req: SessionRequest) -> Result<SessionAnswer, SessionError> {
         let key = req.key.clone();
         let (kind, protocol, peer) = (req.kind, req.protocol, req.peer);
         let t0 = Instant::now();
         let res = self.st.sessions.create(req).await;
         let ms = t0.elapsed().as_millis() as u64;
         match &res {
-            Ok(a) => {
-                tracing::info!(stream = %key, session = %a.id, ?kind, protocol, ?peer, ms, "session created")
-            }
-            Err(e) => {
-                tracing::warn!(stream = %key, ?kind, protocol, ?peer, ms, error = %e, "session refused")
-            }
+            Ok(a) => tracing::info!(stream = %key, session = %a.id, ?kind, protocol, ?peer, ms, "session created"),
+            Err(e) => tracing::warn!(stream = %key, ?kind, protocol, ?peer, ms, error = %e, "session refused"),
         }
         res
     }
 
     /// The candidate plan for a request, using the live interface list and environment.
-    pub(crate) fn candidates(
-        &self,
-        host: Option<&str>,
-        request_override: &CandidateOverride,
-    ) -> weir_core::CandidatePlan {
+    pub(crate) fn candidates(&self, host: Option<&str>, request_override: &CandidateOverride) -> weir_core::CandidatePlan {
         let rtc = &self.cfg().rtc;
         let ifs = if needs_interfaces(&rtc.extern_ip, host, request_override) {
             candidates::interface_addrs()
@@ -190,9 +170,7 @@ impl Inner {
     /// How long a session of this kind waits for its stream.
     pub(crate) fn max_wait(&self, kind: SessionKind) -> std::time::Duration {
         match kind {
-            SessionKind::Play => {
-                std::time::Duration::from_millis(self.cfg().general.max_stream_wait_ms)
-            }
+            SessionKind::Play => std::time::Duration::from_millis(self.cfg().general.max_stream_wait_ms),
             SessionKind::Publish | SessionKind::Echo => std::time::Duration::ZERO,
         }
     }
@@ -207,17 +185,11 @@ fn needs_interfaces(extern_ip: &str, host: Option<&str>, ov: &CandidateOverride)
     if !ext.is_empty() && !ext.contains('$') && !ext.contains('*') {
         return false;
     }
-    !(ext.is_empty()
-        && host
-            .and_then(candidates::host_ip)
-            .is_some_and(|ip| !ip.is_unspecified()))
+    !(ext.is_empty() && host.and_then(candidates::host_ip).is_some_and(|ip| !ip.is_unspecified()))
 }
 
 fn make_etag(id: &str, generation: u32) -> String {
-    let id: String = id
-        .chars()
-        .filter(|c| c.is_ascii_graphic() && *c != '"')
-        .collect();
+    let id: String = id.chars().filter(|c| c.is_ascii_graphic() && *c != '"').collect();
     format!("\"{id}-{generation}\"")
 }
 
@@ -236,10 +208,7 @@ pub fn router(state: HttpState) -> Router {
         // RFC 9725
         .route("/whip/{app}/{*stream}", post(whip::publish))
         .route("/whep/{app}/{*stream}", post(whip::play))
-        .route(
-            "/session/{id}/{token}",
-            delete(whip::delete).patch(whip::patch),
-        )
+        .route("/session/{id}/{token}", delete(whip::delete).patch(whip::patch))
         // ZLMediaKit
         .route("/index/api/{name}", any(zlm::api))
         // SRS
@@ -259,10 +228,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/streams", get(api::streams))
         .route("/api/v1/server", get(api::server))
         .route("/api/v1/testsrc", get(streams_api::list))
-        .route(
-            "/api/v1/testsrc/{app}/{*stream}",
-            post(streams_api::start).delete(streams_api::stop),
-        )
+        .route("/api/v1/testsrc/{app}/{*stream}", post(streams_api::start).delete(streams_api::stop))
         .route("/api/v1/probe/{app}/{*stream}", get(streams_api::probe))
         // Pages
         .route("/", get(demo::index))
@@ -282,10 +248,7 @@ pub fn router(state: HttpState) -> Router {
 async fn fallback(State(inner): State<Shared>, req: Request) -> Response {
     const PREFIX: &str = "/index/api/";
     let path = req.uri().path().to_owned();
-    if path
-        .get(..PREFIX.len())
-        .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
-    {
+    if path.get(..PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(PREFIX)) {
         let name = path.get(PREFIX.len()..).unwrap_or("");
         if !name.is_empty() && !name.contains('/') {
             return zlm::dispatch(inner, name, req).await;
@@ -299,35 +262,21 @@ const EXPOSE: &str = "Location, ETag, Link";
 
 /// CORS on every response, and the answer to every `OPTIONS` request.
 async fn cors(State(inner): State<Shared>, req: Request, next: Next) -> Response {
-    let origin = if inner.cfg().http.allow_cross_domains {
-        req.headers().get(header::ORIGIN).cloned()
-    } else {
-        None
-    };
+    let origin = if inner.cfg().http.allow_cross_domains { req.headers().get(header::ORIGIN).cloned() } else { None };
     let mut resp = if req.method() == Method::OPTIONS {
         let mut r = options(&inner, &req);
         if origin.is_some() {
             let h = r.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOW_METHODS),
-            );
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
             // `*` is not honoured on credentialed requests, so the requested names are echoed too.
-            let allow_headers = match req
-                .headers()
-                .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-                .and_then(|v| v.to_str().ok())
-            {
+            let allow_headers = match req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| v.to_str().ok()) {
                 Some(asked) if !asked.trim().is_empty() => format!("*, {}", asked.trim()),
                 _ => "*".to_owned(),
             };
             if let Ok(v) = HeaderValue::from_str(&allow_headers) {
                 h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
             }
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
         r
     } else {
@@ -336,15 +285,9 @@ async fn cors(State(inner): State<Shared>, req: Request, next: Next) -> Response
     if let Some(origin) = origin {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
         if !h.contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS) {
-            h.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(EXPOSE),
-            );
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE));
         }
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
@@ -357,26 +300,17 @@ fn options(inner: &Inner, req: &Request) -> Response {
     let path = req.uri().path();
     let mut headers = HeaderMap::new();
     let status = if path.starts_with("/whip/") || path.starts_with("/whep/") {
-        headers.insert(
-            HeaderName::from_static("accept-post"),
-            HeaderValue::from_static("application/sdp"),
-        );
+        headers.insert(HeaderName::from_static("accept-post"), HeaderValue::from_static("application/sdp"));
         inner.add_ice_links(&mut headers);
         StatusCode::NO_CONTENT
     } else if path.starts_with("/session/") {
-        headers.insert(
-            HeaderName::from_static("accept-patch"),
-            HeaderValue::from_static("application/trickle-ice-sdpfrag"),
-        );
+        headers.insert(HeaderName::from_static("accept-patch"), HeaderValue::from_static("application/trickle-ice-sdpfrag"));
         inner.add_ice_links(&mut headers);
         StatusCode::NO_CONTENT
     } else {
         StatusCode::OK
     };
-    headers.insert(
-        header::ALLOW,
-        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
-    );
+    headers.insert(header::ALLOW, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"));
     (status, headers).into_response()
 }
 
@@ -407,11 +341,7 @@ impl AuthFailure {
 }
 
 /// ZLMediaKit 8.0 `CHECK_SECRET`: IP allow-list, then presence, then equality.
-pub(crate) fn check_secret<B>(
-    inner: &Inner,
-    req: &axum::http::Request<B>,
-    secret: Option<&str>,
-) -> Result<(), AuthFailure> {
+pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secret: Option<&str>) -> Result<(), AuthFailure> {
     let ip = util::client_ip(req, inner.cfg());
     let allowed = match ip {
         Some(ip) => inner.allow.is_empty() || weir_core::net::in_ranges(&inner.allow, ip),

@@ -46,43 +46,27 @@ fn srs_code(e: &SessionError) -> &'static str {
 
 fn error(status: StatusCode, body: &'static str) -> Response {
     let mut r = util::text(status, body);
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
 }
 
 fn session_error(e: &SessionError) -> Response {
-    error(
-        StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        srs_code(e),
-    )
+    error(StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), srs_code(e))
 }
 
 fn ice_chars_ok(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
 }
 
 /// The app and stream of a WHIP call, SRS defaults applied.
 fn app_stream(args: &Args) -> (String, String) {
-    let app = args
-        .query("app")
-        .filter(|s| !s.is_empty())
-        .unwrap_or("live")
-        .to_owned();
-    let stream = args
-        .query("stream")
-        .filter(|s| !s.is_empty())
-        .unwrap_or("livestream")
-        .to_owned();
+    let app = args.query("app").filter(|s| !s.is_empty()).unwrap_or("live").to_owned();
+    let stream = args.query("stream").filter(|s| !s.is_empty()).unwrap_or("livestream").to_owned();
     (app, stream)
 }
 
 fn eip_override(args: &Args) -> CandidateOverride {
-    let eip = args
-        .query("eip")
-        .filter(|s| !s.is_empty())
-        .or_else(|| args.query("candidate").filter(|s| !s.is_empty()));
+    let eip = args.query("eip").filter(|s| !s.is_empty()).or_else(|| args.query("candidate").filter(|s| !s.is_empty()));
     match eip {
         Some(v) => CandidateOverride::parse_srs(v).unwrap_or_else(|| {
             tracing::warn!(eip = v, "SRS eip/candidate is not an IP address, ignored");
@@ -94,10 +78,7 @@ fn eip_override(args: &Args) -> CandidateOverride {
 
 /// The vhost SRS would use: `vhost` or `domain` argument, else the Host (when vhosts are on).
 fn vhost(inner: &Inner, args: &Args, host: Option<&str>) -> String {
-    let arg = args
-        .query("vhost")
-        .filter(|s| !s.is_empty())
-        .or_else(|| args.query("domain"));
+    let arg = args.query("vhost").filter(|s| !s.is_empty()).or_else(|| args.query("domain"));
     util::vhost_of(inner.cfg(), arg, host)
 }
 
@@ -107,14 +88,8 @@ pub(crate) async fn whip(State(inner): State<Shared>, req: Request) -> Response 
     let path = req.uri().path().trim_end_matches('/');
     let play = path.ends_with("/whep")
         || path.ends_with("/whip-play")
-        || args
-            .query("action")
-            .is_some_and(|a| a.eq_ignore_ascii_case("play"));
-    let kind = if play {
-        SessionKind::Play
-    } else {
-        SessionKind::Publish
-    };
+        || args.query("action").is_some_and(|a| a.eq_ignore_ascii_case("play"));
+    let kind = if play { SessionKind::Play } else { SessionKind::Publish };
     let host = util::host_header(&req);
     let peer = crate::peer(&req);
     let (parts, body) = req.into_parts();
@@ -126,20 +101,10 @@ pub(crate) async fn whip(State(inner): State<Shared>, req: Request) -> Response 
         tracing::info!(peer = ?peer, "SRS WHIP: empty offer");
         return error(StatusCode::BAD_REQUEST, "5043: RtcInvalidSdp");
     }
-    let ufrag = args
-        .query("ice-ufrag")
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let pwd = args
-        .query("ice-pwd")
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    if ufrag
-        .as_deref()
-        .is_some_and(|u| !(4..=32).contains(&u.len()) || !ice_chars_ok(u))
-        || pwd
-            .as_deref()
-            .is_some_and(|p| !(22..=32).contains(&p.len()) || !ice_chars_ok(p))
+    let ufrag = args.query("ice-ufrag").filter(|s| !s.is_empty()).map(str::to_owned);
+    let pwd = args.query("ice-pwd").filter(|s| !s.is_empty()).map(str::to_owned);
+    if ufrag.as_deref().is_some_and(|u| !(4..=32).contains(&u.len()) || !ice_chars_ok(u))
+        || pwd.as_deref().is_some_and(|p| !(22..=32).contains(&p.len()) || !ice_chars_ok(p))
     {
         tracing::info!(peer = ?peer, "SRS WHIP: invalid ice-ufrag or ice-pwd");
         return error(StatusCode::BAD_REQUEST, "5037: RtcInvalidIce");
@@ -178,20 +143,14 @@ pub(crate) async fn whip(State(inner): State<Shared>, req: Request) -> Response 
     );
     let mut headers = HeaderMap::new();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/sdp"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
     match HeaderValue::from_str(&location) {
         Ok(v) => {
             headers.insert(header::LOCATION, v);
         }
         Err(_) => tracing::error!(session = %answer.id, "cannot build Location header"),
     }
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, ETag, Link"),
-    );
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
     (StatusCode::CREATED, headers, answer.sdp).into_response()
 }
 
@@ -207,8 +166,7 @@ pub(crate) async fn delete(State(inner): State<Shared>, req: Request) -> Respons
     let id = session.split_once(':').map(|(id, _)| id).unwrap_or(session);
     let ok = || {
         let mut r = StatusCode::OK.into_response();
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         r
     };
     if id.is_empty() {
@@ -251,12 +209,7 @@ pub(crate) fn parse_stream_url(url: &str) -> Option<(String, String, String, Str
         return None;
     }
     let app = if app.is_empty() { "live" } else { app };
-    Some((
-        host.to_owned(),
-        app.to_owned(),
-        stream.to_owned(),
-        query.to_owned(),
-    ))
+    Some((host.to_owned(), app.to_owned(), stream.to_owned(), query.to_owned()))
 }
 
 /// The compact success body, fields in SRS's order.
@@ -273,23 +226,14 @@ struct LegacyAnswer<'a> {
 /// `/rtc/v1/publish/` and `/rtc/v1/play/`: JSON `{api, tid, streamurl, clientip, sdp}`.
 async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
     let args = Args::from_parts(req.uri().query(), &HeaderMap::new());
-    let callback = args
-        .query("callback")
-        .filter(|c| is_js_identifier(c))
-        .map(str::to_owned);
+    let callback = args.query("callback").filter(|c| is_js_identifier(c)).map(str::to_owned);
     let respond = |body: String| -> Response {
         let (ct, body) = match &callback {
             Some(cb) => ("text/javascript", format!("{cb}({body})")),
             None => ("application/json", body),
         };
-        let mut r = (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
-            body,
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(ct))], body).into_response();
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         r
     };
     let failed = |why: &str| {
@@ -307,10 +251,7 @@ async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
         Ok(v) => v,
         Err(e) => return failed(&format!("body is not JSON: {e}")),
     };
-    let (Some(sdp), Some(url)) = (
-        v.get("sdp").and_then(|s| s.as_str()),
-        v.get("streamurl").and_then(|s| s.as_str()),
-    ) else {
+    let (Some(sdp), Some(url)) = (v.get("sdp").and_then(|s| s.as_str()), v.get("streamurl").and_then(|s| s.as_str())) else {
         return failed("sdp and streamurl are required strings");
     };
     if sdp.is_empty() {
@@ -321,10 +262,7 @@ async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
     };
     let url_args = Args::from_parts(Some(&url_query), &HeaderMap::new());
     let vhost = {
-        let arg = url_args
-            .query("vhost")
-            .filter(|s| !s.is_empty())
-            .or_else(|| url_args.query("domain"));
+        let arg = url_args.query("vhost").filter(|s| !s.is_empty()).or_else(|| url_args.query("domain"));
         util::vhost_of(inner.cfg(), arg, Some(&url_host))
     };
     let key = match StreamKey::new(&vhost, &app, &stream) {
@@ -362,10 +300,7 @@ async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
 
 /// JSONP callback names are restricted to identifier characters (no script injection).
 fn is_js_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
 }
 
 #[cfg(test)]
@@ -377,21 +312,10 @@ mod tests {
         let p = parse_stream_url;
         assert_eq!(
             p("webrtc://host:1985/live/cam?k=v"),
-            Some((
-                "host:1985".into(),
-                "live".into(),
-                "cam".into(),
-                "k=v".into()
-            ))
+            Some(("host:1985".into(), "live".into(), "cam".into(), "k=v".into()))
         );
-        assert_eq!(
-            p("webrtc://host/cam"),
-            Some(("host".into(), "live".into(), "cam".into(), "".into()))
-        );
-        assert_eq!(
-            p("webrtc://host/a/b/c"),
-            Some(("host".into(), "a/b".into(), "c".into(), "".into()))
-        );
+        assert_eq!(p("webrtc://host/cam"), Some(("host".into(), "live".into(), "cam".into(), "".into())));
+        assert_eq!(p("webrtc://host/a/b/c"), Some(("host".into(), "a/b".into(), "c".into(), "".into())));
         assert_eq!(p("webrtc://host/"), None);
     }
 

@@ -29,41 +29,15 @@ use crate::Shared;
 /// a stream's route its key.
 fn admit<'a>(inner: &'a Shared, req: &Request) -> Result<&'a TestSources, Response> {
     authorize(inner, req)?;
-    inner.test_sources.as_ref().ok_or_else(|| {
-        reply(
-            inner,
-            StatusCode::NOT_IMPLEMENTED,
-            &CodeMsg {
-                code: -1,
-                msg: "this server has no stream service",
-            },
-        )
-    })
+    inner.test_sources.as_ref().ok_or_else(|| reply(inner, StatusCode::NOT_IMPLEMENTED, &CodeMsg { code: -1, msg: "this server has no stream service" }))
 }
 
-fn admit_stream<'a>(
-    inner: &'a Shared,
-    req: &Request,
-    app: &str,
-    stream: &str,
-) -> Result<(&'a TestSources, StreamKey), Response> {
+fn admit_stream<'a>(inner: &'a Shared, req: &Request, app: &str, stream: &str) -> Result<(&'a TestSources, StreamKey), Response> {
     let sources = admit(inner, req)?;
     let args = Args::from_parts(req.uri().query(), req.headers());
-    let vhost = util::vhost_of(
-        inner.cfg(),
-        args.query("vhost"),
-        util::host_header(req).as_deref(),
-    );
-    let key = StreamKey::new(&vhost, app, stream).map_err(|e| {
-        reply(
-            inner,
-            StatusCode::BAD_REQUEST,
-            &CodeMsg {
-                code: -300,
-                msg: &format!("bad stream name: {e}"),
-            },
-        )
-    })?;
+    let vhost = util::vhost_of(inner.cfg(), args.query("vhost"), util::host_header(req).as_deref());
+    let key = StreamKey::new(&vhost, app, stream)
+        .map_err(|e| reply(inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &format!("bad stream name: {e}") }))?;
     Ok((sources, key))
 }
 
@@ -75,47 +49,24 @@ fn stream_error(inner: &Shared, e: &StreamError) -> Response {
         StreamError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         StreamError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    reply(
-        inner,
-        status,
-        &CodeMsg {
-            code: -500,
-            msg: &e.to_string(),
-        },
-    )
+    reply(inner, status, &CodeMsg { code: -500, msg: &e.to_string() })
 }
 
 pub(crate) async fn list(State(inner): State<Shared>, req: Request) -> Response {
     match admit(&inner, &req) {
-        Ok(sources) => reply(
-            &inner,
-            StatusCode::OK,
-            &Data {
-                code: 0,
-                data: sources.list(),
-            },
-        ),
+        Ok(sources) => reply(&inner, StatusCode::OK, &Data { code: 0, data: sources.list() }),
         Err(r) => r,
     }
 }
 
-pub(crate) async fn start(
-    State(inner): State<Shared>,
-    Path((app, stream)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn start(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
     let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
         Ok(v) => v,
         Err(r) => return r,
     };
     let args = Args::from_parts(req.uri().query(), req.headers());
     let mut config = PatternConfig::default();
-    let number = |name: &str| {
-        args.nonempty(name).map(|v| {
-            v.parse::<u32>()
-                .map_err(|_| format!("{name}={v:?} is not a number"))
-        })
-    };
+    let number = |name: &str| args.nonempty(name).map(|v| v.parse::<u32>().map_err(|_| format!("{name}={v:?} is not a number")));
     let parsed = (|| -> Result<(), String> {
         if let Some(w) = number("width").transpose()? {
             config.width = u16::try_from(w).map_err(|_| "width is too large".to_owned())?;
@@ -132,49 +83,17 @@ pub(crate) async fn start(
         Ok(())
     })();
     if let Err(msg) = parsed {
-        return reply(
-            &inner,
-            StatusCode::BAD_REQUEST,
-            &CodeMsg {
-                code: -300,
-                msg: &msg,
-            },
-        );
+        return reply(&inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &msg });
     }
     match sources.start(key, config).await {
-        Ok(info) => reply(
-            &inner,
-            StatusCode::OK,
-            &Data {
-                code: 0,
-                data: info,
-            },
-        ),
+        Ok(info) => reply(&inner, StatusCode::OK, &Data { code: 0, data: info }),
         Err(TestSourceError::Stream(e)) => stream_error(&inner, &e),
-        Err(e @ TestSourceError::BadConfig(_)) => reply(
-            &inner,
-            StatusCode::BAD_REQUEST,
-            &CodeMsg {
-                code: -300,
-                msg: &e.to_string(),
-            },
-        ),
-        Err(e @ TestSourceError::TooMany) => reply(
-            &inner,
-            StatusCode::SERVICE_UNAVAILABLE,
-            &CodeMsg {
-                code: -1,
-                msg: &e.to_string(),
-            },
-        ),
+        Err(e @ TestSourceError::BadConfig(_)) => reply(&inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &e.to_string() }),
+        Err(e @ TestSourceError::TooMany) => reply(&inner, StatusCode::SERVICE_UNAVAILABLE, &CodeMsg { code: -1, msg: &e.to_string() }),
     }
 }
 
-pub(crate) async fn stop(
-    State(inner): State<Shared>,
-    Path((app, stream)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn stop(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
     let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
         Ok(v) => v,
         Err(r) => return r,
@@ -186,43 +105,21 @@ pub(crate) async fn stop(
         }
         reply(&inner, StatusCode::OK, &Code { code: 0 })
     } else {
-        reply(
-            &inner,
-            StatusCode::NOT_FOUND,
-            &CodeMsg {
-                code: -500,
-                msg: "no test source on this stream",
-            },
-        )
+        reply(&inner, StatusCode::NOT_FOUND, &CodeMsg { code: -500, msg: "no test source on this stream" })
     }
 }
 
-pub(crate) async fn probe(
-    State(inner): State<Shared>,
-    Path((app, stream)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn probe(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
     let (sources, key) = match admit_stream(&inner, &req, &app, &stream) {
         Ok(v) => v,
         Err(r) => return r,
     };
     let args = Args::from_parts(req.uri().query(), req.headers());
-    let ms = |name: &str, default: u64| {
-        args.nonempty(name)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(default)
-    };
+    let ms = |name: &str, default: u64| args.nonempty(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(default);
     let duration = Duration::from_millis(ms("ms", 2000).min(60_000));
     let wait = Duration::from_millis(ms("wait_ms", 0).min(60_000));
     match sources.probe(key, duration, wait).await {
-        Ok(report) => reply(
-            &inner,
-            StatusCode::OK,
-            &Data {
-                code: 0,
-                data: report,
-            },
-        ),
+        Ok(report) => reply(&inner, StatusCode::OK, &Data { code: 0, data: report }),
         Err(e) => stream_error(&inner, &e),
     }
 }

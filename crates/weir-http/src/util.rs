@@ -17,11 +17,7 @@ pub(crate) const TEXT_UTF8: &str = "text/plain; charset=utf-8";
 
 /// RFC 3986 unreserved characters stay, everything else is percent-encoded (ZLMediaKit's
 /// `UrlEncodeComponent`): `Ab+/9` becomes `Ab%2B%2F9`.
-pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Characters that would change the meaning of an SRS-style query value. SRS writes values raw;
 /// we keep that for ordinary names and only escape what would break the round trip.
@@ -53,14 +49,8 @@ pub(crate) struct Args {
 impl Args {
     /// Query arguments (URL-decoded, `+` as space) with header fallback.
     pub(crate) fn from_parts(query: Option<&str>, headers: &HeaderMap) -> Self {
-        let query = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        Self {
-            query,
-            body: Vec::new(),
-            headers: headers.clone(),
-        }
+        let query = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        Self { query, body: Vec::new(), headers: headers.clone() }
     }
 
     /// Adds fields from a `application/x-www-form-urlencoded` or `application/json` body.
@@ -71,9 +61,7 @@ impl Args {
         if ct.starts_with("application/x-www-form-urlencoded") {
             self.body = form_urlencoded::parse(body).into_owned().collect();
         } else if ct.starts_with("application/json") {
-            if let Ok(serde_json::Value::Object(map)) =
-                serde_json::from_slice::<serde_json::Value>(body)
-            {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
                 for (k, v) in map {
                     let s = match v {
                         serde_json::Value::String(s) => s,
@@ -90,9 +78,7 @@ impl Args {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        let find = |v: &'_ [(String, String)]| -> Option<usize> {
-            v.iter().position(|(k, _)| k.eq_ignore_ascii_case(key))
-        };
+        let find = |v: &'_ [(String, String)]| -> Option<usize> { v.iter().position(|(k, _)| k.eq_ignore_ascii_case(key)) };
         if let Some(i) = find(&self.query) {
             return Some(self.query[i].1.as_str());
         }
@@ -109,10 +95,7 @@ impl Args {
 
     /// From the URL query only (no body, no header fallback).
     pub(crate) fn query(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 
     /// ZLMediaKit's boolean parsing (`variant::as<bool>`): a value starting with a digit is a number
@@ -140,11 +123,7 @@ pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
-        .or_else(|| {
-            req.extensions()
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|c| c.0)
-        })
+        .or_else(|| req.extensions().get::<MockConnectInfo<SocketAddr>>().map(|c| c.0))
 }
 
 /// The client IP for access control: `forwarded_ip_header` when configured (first entry of a
@@ -158,28 +137,18 @@ pub(crate) fn client_ip<B>(req: &Request<B>, cfg: &Config) -> Option<IpAddr> {
             .parse::<IpAddr>()
             .ok()
             .or_else(|| first.parse::<SocketAddr>().ok().map(|s| s.ip()))
-            .or_else(|| {
-                first
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse()
-                    .ok()
-            });
+            .or_else(|| first.trim_start_matches('[').trim_end_matches(']').parse().ok());
     }
     peer_addr(req).map(|s| s.ip())
 }
 
 pub(crate) fn content_type<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// Whether the media type (before any parameters) equals `want`, case-insensitively.
 pub(crate) fn media_type_is(ct: Option<&str>, want: &str) -> bool {
-    ct.and_then(|c| c.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case(want))
+    ct.and_then(|c| c.split(';').next()).is_some_and(|m| m.trim().eq_ignore_ascii_case(want))
 }
 
 /// The vhost of a request: `__defaultVhost__` unless `general.enableVhost`; then the `vhost`
@@ -208,28 +177,17 @@ pub(crate) enum BodyError {
 impl BodyError {
     pub(crate) fn into_response(self) -> Response {
         match self {
-            BodyError::TooLarge(limit) => text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body too large (limit {limit} bytes)"),
-            ),
-            BodyError::Read(e) => text(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read request body: {e}"),
-            ),
+            BodyError::TooLarge(limit) => {
+                text(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large (limit {limit} bytes)"))
+            }
+            BodyError::Read(e) => text(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}")),
         }
     }
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (`http.maxReqSize`).
-pub(crate) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge(limit));
     }
@@ -258,32 +216,19 @@ pub(crate) async fn read_body(
 }
 
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_UTF8))],
-        body.into(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_UTF8))], body.into()).into_response()
 }
 
 /// Compact JSON with the given status and content type.
-pub(crate) fn json_with(
-    status: StatusCode,
-    content_type: &str,
-    value: &impl Serialize,
-) -> Response {
+pub(crate) fn json_with(status: StatusCode, content_type: &str, value: &impl Serialize) -> Response {
     let body = match serde_json::to_vec(value) {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize JSON response");
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot serialize response",
-            );
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "cannot serialize response");
         }
     };
-    let ct =
-        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
+    let ct = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json"));
     (status, [(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
@@ -322,8 +267,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("secret", HeaderValue::from_static("from-header"));
         h.insert("app", HeaderValue::from_static("hdr"));
-        let a = Args::from_parts(Some("App=a+b%2Bc&x="), &h)
-            .with_body(Some("application/x-www-form-urlencoded"), b"app=body&y=1");
+        let a = Args::from_parts(Some("App=a+b%2Bc&x="), &h).with_body(Some("application/x-www-form-urlencoded"), b"app=body&y=1");
         assert_eq!(a.get("app"), Some("a b+c"));
         assert_eq!(a.get("y"), Some("1"));
         assert_eq!(a.get("secret"), Some("from-header"));
@@ -333,10 +277,8 @@ mod tests {
 
     #[test]
     fn json_body_args_stop_at_objects() {
-        let a = Args::from_parts(None, &HeaderMap::new()).with_body(
-            Some("application/json"),
-            br#"{"a":"1","b":2,"c":{"x":1},"d":"4"}"#,
-        );
+        let a = Args::from_parts(None, &HeaderMap::new())
+            .with_body(Some("application/json"), br#"{"a":"1","b":2,"c":{"x":1},"d":"4"}"#);
         assert_eq!(a.get("a"), Some("1"));
         assert_eq!(a.get("b"), Some("2"));
         // serde_json orders keys; whatever follows the object is skipped like in ZLMediaKit.

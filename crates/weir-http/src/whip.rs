@@ -14,19 +14,11 @@ use crate::Shared;
 const SDP: &str = "application/sdp";
 const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
 
-pub(crate) async fn publish(
-    State(inner): State<Shared>,
-    Path((app, stream)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn publish(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
     offer(inner, SessionKind::Publish, "whip", app, stream, req).await
 }
 
-pub(crate) async fn play(
-    State(inner): State<Shared>,
-    Path((app, stream)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn play(State(inner): State<Shared>, Path((app, stream)): Path<(String, String)>, req: Request) -> Response {
     offer(inner, SessionKind::Play, "whep", app, stream, req).await
 }
 
@@ -35,14 +27,7 @@ fn error(e: &SessionError) -> Response {
     text(status, e.to_string())
 }
 
-async fn offer(
-    inner: Shared,
-    kind: SessionKind,
-    protocol: &'static str,
-    app: String,
-    stream: String,
-    req: Request,
-) -> Response {
+async fn offer(inner: Shared, kind: SessionKind, protocol: &'static str, app: String, stream: String, req: Request) -> Response {
     let cfg = inner.cfg();
     if let Some(token) = cfg.api.bearer_token_for(&app, &stream) {
         let given = req
@@ -54,21 +39,14 @@ async fn offer(
             .map(|(_, t)| t.trim().to_owned());
         if !given.is_some_and(|g| util::ct_eq(&g, &token)) {
             tracing::warn!(app = %app, stream = %stream, protocol, peer = ?crate::peer(&req), "missing or wrong bearer token");
-            let mut r = text(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized: a valid bearer token is required",
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized: a valid bearer token is required");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
         }
     }
     if !util::media_type_is(util::content_type(&req).as_deref(), SDP) {
         tracing::info!(app = %app, stream = %stream, protocol, content_type = ?util::content_type(&req), "offer refused: not application/sdp");
-        return text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/sdp",
-        );
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/sdp");
     }
     let host = util::host_header(&req);
     let peer = crate::peer(&req);
@@ -109,36 +87,24 @@ async fn offer(
         Ok(a) => a,
         Err(e) => return error(&e),
     };
-    let location = format!(
-        "/session/{}/{}",
-        util::encode_component(&answer.id),
-        util::encode_component(&answer.token)
-    );
+    let location = format!("/session/{}/{}", util::encode_component(&answer.id), util::encode_component(&answer.token));
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SDP));
     match HeaderValue::from_str(&location) {
         Ok(v) => {
             headers.insert(header::LOCATION, v);
         }
-        Err(_) => {
-            tracing::error!(stream = %key, session = %answer.id, "cannot build Location header")
-        }
+        Err(_) => tracing::error!(stream = %key, session = %answer.id, "cannot build Location header"),
     }
     if let Ok(v) = HeaderValue::from_str(&inner.etag(&answer.id)) {
         headers.insert(header::ETAG, v);
     }
     inner.add_ice_links(&mut headers);
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, ETag, Link"),
-    );
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
     (StatusCode::CREATED, headers, answer.sdp).into_response()
 }
 
-pub(crate) async fn delete(
-    State(inner): State<Shared>,
-    Path((id, token)): Path<(String, String)>,
-) -> Response {
+pub(crate) async fn delete(State(inner): State<Shared>, Path((id, token)): Path<(String, String)>) -> Response {
     match inner.st.sessions.delete(&id, Some(&token)).await {
         Ok(()) => {
             inner.forget_etag(&id);
@@ -154,35 +120,19 @@ pub(crate) async fn delete(
 
 /// `If-Match`: `*` or a list containing the current ETag (weak or strong) passes.
 fn if_match_ok(header_value: &str, current: &str) -> bool {
-    header_value
-        .split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t.trim_start_matches("W/") == current)
+    header_value.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == current)
 }
 
-pub(crate) async fn patch(
-    State(inner): State<Shared>,
-    Path((id, token)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+pub(crate) async fn patch(State(inner): State<Shared>, Path((id, token)): Path<(String, String)>, req: Request) -> Response {
     if !util::media_type_is(util::content_type(&req).as_deref(), SDPFRAG) {
-        return text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/trickle-ice-sdpfrag",
-        );
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/trickle-ice-sdpfrag");
     }
     if let Some(im) = req.headers().get(header::IF_MATCH) {
         let current = inner.etag(&id);
-        let ok = im
-            .to_str()
-            .map(|v| if_match_ok(v, &current))
-            .unwrap_or(false);
+        let ok = im.to_str().map(|v| if_match_ok(v, &current)).unwrap_or(false);
         if !ok {
             tracing::info!(session = %id, "PATCH with a stale If-Match");
-            return text(
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match does not match the current ETag",
-            );
+            return text(StatusCode::PRECONDITION_FAILED, "If-Match does not match the current ETag");
         }
     }
     let (parts, body): (_, Body) = req.into_parts();

@@ -52,11 +52,7 @@ fn err(inner: &Inner, code: i32, msg: &str) -> Response {
     json(inner, &CodeMsg { code, msg })
 }
 
-pub(crate) async fn api(
-    State(inner): State<Shared>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Response {
+pub(crate) async fn api(State(inner): State<Shared>, Path(name): Path<String>, req: Request) -> Response {
     dispatch(inner, &name, req).await
 }
 
@@ -76,10 +72,7 @@ pub(crate) async fn dispatch(inner: Shared, name: &str, req: Request) -> Respons
 }
 
 /// Reads the body of an API call (the SDP offer, or form/JSON arguments).
-async fn body_of(
-    inner: &Inner,
-    req: Request,
-) -> Result<(axum::http::request::Parts, Bytes), Response> {
+async fn body_of(inner: &Inner, req: Request) -> Result<(axum::http::request::Parts, Bytes), Response> {
     let (parts, body) = req.into_parts();
     match util::read_body(&parts.headers, body, inner.cfg().http.max_req_size).await {
         Ok(b) => Ok((parts, b)),
@@ -96,12 +89,7 @@ struct Offer {
 
 /// The common part of `webrtc` / `whip` / `whep`: empty-body check, then `app`/`stream`.
 /// Errors are the JSON answers ZLMediaKit gives for them (HTTP 200).
-fn parse_offer(
-    inner: &Inner,
-    parts: &axum::http::request::Parts,
-    args: Args,
-    body: &Bytes,
-) -> Result<Offer, Response> {
+fn parse_offer(inner: &Inner, parts: &axum::http::request::Parts, args: Args, body: &Bytes) -> Result<Offer, Response> {
     if body.is_empty() {
         tracing::info!(path = parts.uri.path(), "ZLM API: empty offer");
         return Err(err(inner, -400, EMPTY_OFFER));
@@ -122,22 +110,11 @@ fn parse_offer(
         err(inner, -400, &e.to_string())
     })?;
     let offer = String::from_utf8_lossy(body).into_owned();
-    Ok(Offer {
-        key,
-        offer,
-        host,
-        args,
-    })
+    Ok(Offer { key, offer, host, args })
 }
 
-fn session_request(
-    inner: &Inner,
-    kind: SessionKind,
-    o: Offer,
-    peer: Option<std::net::SocketAddr>,
-) -> SessionRequest {
-    let ov = CandidateOverride::parse_zlm(o.args.get("cand_udp"), o.args.get("cand_tcp"))
-        .unwrap_or_default();
+fn session_request(inner: &Inner, kind: SessionKind, o: Offer, peer: Option<std::net::SocketAddr>) -> SessionRequest {
+    let ov = CandidateOverride::parse_zlm(o.args.get("cand_udp"), o.args.get("cand_tcp")).unwrap_or_default();
     if o.args.flag("preferred_tcp").is_some() {
         tracing::debug!(stream = %o.key, "preferred_tcp per request is not supported; rtc.preferred_tcp applies");
     }
@@ -180,15 +157,7 @@ async fn webrtc(inner: Shared, req: Request) -> Response {
     };
     let sreq = session_request(&inner, kind, offer, peer);
     match inner.create_session(sreq).await {
-        Ok(a) => json(
-            &inner,
-            &Answer {
-                code: 0,
-                id: &a.id,
-                sdp: &a.sdp,
-                ty: "answer",
-            },
-        ),
+        Ok(a) => json(&inner, &Answer { code: 0, id: &a.id, sdp: &a.sdp, ty: "answer" }),
         Err(e) => err(&inner, -400, &e.to_string()),
     }
 }
@@ -205,13 +174,7 @@ async fn whip_whep(inner: Shared, kind: SessionKind, req: Request) -> Response {
     let location_host = args
         .query("host")
         .map(str::to_owned)
-        .or_else(|| {
-            parts
-                .headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .or_else(|| parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned))
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
     let offer = match parse_offer(&inner, &parts, args, &body) {
@@ -222,11 +185,7 @@ async fn whip_whep(inner: Shared, kind: SessionKind, req: Request) -> Response {
     let answer = match inner.create_session(sreq).await {
         Ok(a) => a,
         Err(e) => {
-            return (
-                StatusCode::NOT_ACCEPTABLE,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
-                e.to_string(),
-            )
+            return (StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))], e.to_string())
                 .into_response()
         }
     };
@@ -235,14 +194,7 @@ async fn whip_whep(inner: Shared, kind: SessionKind, req: Request) -> Response {
         util::encode_component(&answer.id),
         util::encode_component(&answer.token)
     );
-    let mut resp = (
-        StatusCode::CREATED,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/sdp"),
-        )],
-        answer.sdp,
-    )
+    let mut resp = (StatusCode::CREATED, [(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"))], answer.sdp)
         .into_response();
     match HeaderValue::from_str(&location) {
         Ok(v) => {
@@ -250,10 +202,7 @@ async fn whip_whep(inner: Shared, kind: SessionKind, req: Request) -> Response {
         }
         Err(_) => tracing::error!(session = %answer.id, "cannot build Location header (bad Host?)"),
     }
-    resp.headers_mut().insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location, ETag, Link"),
-    );
+    resp.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Location, ETag, Link"));
     resp
 }
 
@@ -265,10 +214,7 @@ async fn delete_webrtc(inner: Shared, req: Request) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let ct = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let args = Args::from_parts(query.as_deref(), &parts.headers).with_body(ct, &body);
     let (Some(id), Some(token)) = (args.nonempty("id"), args.nonempty("token")) else {
         return err(&inner, -300, "Required parameter missed: \"id\", \"token\"");
@@ -300,8 +246,7 @@ async fn delete_webrtc(inner: Shared, req: Request) -> Response {
         }
         Err(e) => {
             tracing::warn!(session = %id, error = %e, "delete_webrtc failed");
-            let status =
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             util::text(status, e.to_string())
         }
     }
@@ -311,10 +256,7 @@ async fn delete_webrtc(inner: Shared, req: Request) -> Response {
 async fn management_args(inner: &Inner, req: Request) -> Result<Args, Response> {
     let query = req.uri().query().map(str::to_owned);
     let (parts, body) = body_of(inner, req).await?;
-    let ct = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let args = Args::from_parts(query.as_deref(), &parts.headers).with_body(ct, &body);
     let probe = axum::http::Request::from_parts(parts, ());
     if let Err(f) = check_secret(inner, &probe, args.get("secret")) {
@@ -371,11 +313,7 @@ fn zlm_codec(codec: &str) -> (Option<i32>, String) {
         ("VP9", 8),
         ("AV1", 9),
     ];
-    let c = if codec.eq_ignore_ascii_case("hevc") {
-        "H265"
-    } else {
-        codec
-    };
+    let c = if codec.eq_ignore_ascii_case("hevc") { "H265" } else { codec };
     match known.iter().find(|(n, _)| n.eq_ignore_ascii_case(c)) {
         Some((n, id)) => (Some(*id), (*n).to_owned()),
         None => (None, codec.to_owned()),
@@ -386,11 +324,7 @@ fn media_track(t: &TrackDesc, ready: bool) -> MediaTrack {
     let (codec_id, codec_id_name) = zlm_codec(t.codec.sdp_name());
     let audio = t.kind == MediaKind::Audio;
     MediaTrack {
-        channels: if audio {
-            Some(t.channels.unwrap_or(1))
-        } else {
-            None
-        },
+        channels: if audio { Some(t.channels.unwrap_or(1)) } else { None },
         codec_id,
         codec_id_name,
         codec_type: if audio { 1 } else { 0 },
@@ -433,12 +367,7 @@ fn media_item(s: &StreamSnapshot, now_unix: u64) -> MediaItem {
 /// WebRTC streams are RTSP media sources in ZLMediaKit; no other schema exists in Weir yet.
 fn schema_matches(schema: Option<&str>) -> bool {
     // A WebRTC stream is an `rtsp` source in ZLMediaKit; `rtc`/`webrtc` are accepted as well.
-    schema.is_none_or(|s| {
-        s.is_empty()
-            || ["rtsp", "rtc", "webrtc"]
-                .iter()
-                .any(|x| s.eq_ignore_ascii_case(x))
-    })
+    schema.is_none_or(|s| s.is_empty() || ["rtsp", "rtc", "webrtc"].iter().any(|x| s.eq_ignore_ascii_case(x)))
 }
 
 fn normalize_vhost(inner: &Inner, vhost: &str) -> String {
@@ -455,10 +384,7 @@ async fn get_media_list(inner: Shared, req: Request) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let vhost = args.nonempty("vhost").map(|v| normalize_vhost(&inner, v));
     let app = args.nonempty("app");
     let stream = args.nonempty("stream");
@@ -483,13 +409,7 @@ async fn get_media_list(inner: Shared, req: Request) -> Response {
         code: i32,
         data: Vec<MediaItem>,
     }
-    json(
-        &inner,
-        &List {
-            code: 0,
-            data: items,
-        },
-    )
+    json(&inner, &List { code: 0, data: items })
 }
 
 /// `isMediaOnline?secret=&schema=&vhost=&app=&stream=`
@@ -498,17 +418,10 @@ async fn is_media_online(inner: Shared, req: Request) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let (Some(schema), Some(vhost), Some(app), Some(stream)) = (
-        args.nonempty("schema"),
-        args.nonempty("vhost"),
-        args.nonempty("app"),
-        args.nonempty("stream"),
-    ) else {
-        return err(
-            &inner,
-            -300,
-            "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\"",
-        );
+    let (Some(schema), Some(vhost), Some(app), Some(stream)) =
+        (args.nonempty("schema"), args.nonempty("vhost"), args.nonempty("app"), args.nonempty("stream"))
+    else {
+        return err(&inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\"");
     };
     let online = schema_matches(Some(schema))
         && StreamKey::new(&normalize_vhost(&inner, vhost), app, stream)
@@ -539,31 +452,15 @@ async fn broadcast_message(inner: Shared, req: Request) -> Response {
         args.nonempty("stream"),
         args.nonempty("msg"),
     ) else {
-        return err(
-            &inner,
-            -300,
-            "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\", \"msg\"",
-        );
+        return err(&inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\", \"msg\"");
     };
-    let target = match args
-        .nonempty("target")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    let target = match args.nonempty("target").map(str::to_ascii_lowercase).as_deref() {
         None | Some("players") => weir_core::BroadcastTarget::Players,
         Some("publisher") => weir_core::BroadcastTarget::Publisher,
         Some("all") => weir_core::BroadcastTarget::All,
-        Some(other) => {
-            return err(
-                &inner,
-                -300,
-                &format!("invalid target {other:?}: players, publisher or all"),
-            )
-        }
+        Some(other) => return err(&inner, -300, &format!("invalid target {other:?}: players, publisher or all")),
     };
-    let binary = args
-        .nonempty("binary")
-        .is_some_and(|b| b == "1" || b.eq_ignore_ascii_case("true"));
+    let binary = args.nonempty("binary").is_some_and(|b| b == "1" || b.eq_ignore_ascii_case("true"));
     let payload = if binary {
         match base64::engine::general_purpose::STANDARD.decode(msg.trim()) {
             Ok(p) => p,
@@ -605,12 +502,7 @@ async fn list_webrtc_rooms(inner: Shared, req: Request) -> Response {
     if let Err(r) = management_args(&inner, req).await {
         return r;
     }
-    let rooms = inner
-        .st
-        .rooms
-        .as_ref()
-        .map(|d| d.rooms_json())
-        .unwrap_or_default();
+    let rooms = inner.st.rooms.as_ref().map(|d| d.rooms_json()).unwrap_or_default();
     match rooms {
         serde_json::Value::Array(list) if !list.is_empty() => {
             json(&inner, &serde_json::json!({"code": 0, "data": list}))

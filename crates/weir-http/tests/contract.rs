@@ -13,12 +13,12 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use weir_config::Config;
 use weir_core::{
-    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError,
-    SessionKind, SessionRequest, SessionService, SessionSummary, StreamKey, TrickleOutcome,
+    BoxFuture, BroadcastRequest, BroadcastTarget, CandidatePlan, SessionAnswer, SessionError, SessionKind, SessionRequest,
+    SessionService, SessionSummary, StreamKey, TrickleOutcome,
 };
+use weir_stream::{Codec, Directory, Hub, HubConfig, SourceClaim, SourceKind, TrackDesc};
 use weir_http::candidates::{plan, CandidateInput, CandidateOverride};
 use weir_http::{router, HttpState};
-use weir_stream::{Codec, Directory, Hub, HubConfig, SourceClaim, SourceKind, TrackDesc};
 
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:cli1\r\n";
 const ANSWER: &str = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n";
@@ -56,12 +56,7 @@ impl Fake {
         *self.next_token.lock().unwrap() = token.into();
     }
     fn last(&self) -> SessionRequest {
-        self.requests
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .expect("no session request recorded")
+        self.requests.lock().unwrap().last().cloned().expect("no session request recorded")
     }
     fn count(&self) -> usize {
         self.requests.lock().unwrap().len()
@@ -88,37 +83,21 @@ impl SessionService for Fake {
             let id = self.next_id.lock().unwrap().clone();
             let token = self.next_token.lock().unwrap().clone();
             self.add(&id, &token);
-            Ok(SessionAnswer {
-                id,
-                token,
-                sdp: ANSWER.into(),
-                remote_ufrag: "cli1".into(),
-            })
+            Ok(SessionAnswer { id, token, sdp: ANSWER.into(), remote_ufrag: "cli1".into() })
         })
     }
-    fn delete<'a>(
-        &'a self,
-        id: &'a str,
-        token: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), SessionError>> {
+    fn delete<'a>(&'a self, id: &'a str, token: Option<&'a str>) -> BoxFuture<'a, Result<(), SessionError>> {
         Box::pin(async move {
             self.check(id, token)?;
             self.live.lock().unwrap().remove(id);
             Ok(())
         })
     }
-    fn trickle<'a>(
-        &'a self,
-        id: &'a str,
-        token: &'a str,
-        frag: &'a str,
-    ) -> BoxFuture<'a, Result<TrickleOutcome, SessionError>> {
+    fn trickle<'a>(&'a self, id: &'a str, token: &'a str, frag: &'a str) -> BoxFuture<'a, Result<TrickleOutcome, SessionError>> {
         Box::pin(async move {
             self.check(id, Some(token))?;
             if frag.contains("a=ice-ufrag:") {
-                Ok(TrickleOutcome::Restarted {
-                    sdpfrag: "a=ice-ufrag:srv2\r\na=ice-pwd:0123456789012345678901\r\n".into(),
-                })
+                Ok(TrickleOutcome::Restarted { sdpfrag: "a=ice-ufrag:srv2\r\na=ice-pwd:0123456789012345678901\r\n".into() })
             } else {
                 Ok(TrickleOutcome::Applied)
             }
@@ -137,11 +116,7 @@ impl SessionService for Fake {
         Box::pin(async move {
             let known = req.key.stream == "cam";
             self.broadcasts.lock().unwrap().push(req);
-            if known {
-                Ok(2)
-            } else {
-                Err(SessionError::StreamNotFound)
-            }
+            if known { Ok(2) } else { Err(SessionError::StreamNotFound) }
         })
     }
     fn list(&self) -> BoxFuture<'_, Vec<SessionSummary>> {
@@ -220,12 +195,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
         started: Instant::now(),
         rooms: Some(rooms.clone()),
     };
-    App {
-        router: router(state),
-        fake,
-        hub,
-        rooms,
-    }
+    App { router: router(state), fake, hub, rooms }
 }
 
 fn app() -> App {
@@ -243,12 +213,7 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .collect()
+        self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     }
     fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -263,10 +228,7 @@ struct Req {
 
 fn req(method: Method, uri: &str) -> Req {
     Req {
-        builder: Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "127.0.0.1:8080"),
+        builder: Request::builder().method(method).uri(uri).header("host", "127.0.0.1:8080"),
         body: Vec::new(),
         peer: "127.0.0.1:50000".parse().unwrap(),
     }
@@ -302,11 +264,7 @@ impl Req {
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        Resp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 }
 
@@ -335,10 +293,7 @@ fn all_errors() -> Vec<(SessionError, u16)> {
 #[tokio::test]
 async fn whip_publish_success() {
     let a = app();
-    let r = req(Method::POST, "/whip/live/cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("content-type"), Some("application/sdp"));
     assert_eq!(r.body, ANSWER);
@@ -346,10 +301,7 @@ async fn whip_publish_success() {
     assert_eq!(r.header("etag"), Some("\"sess1-1\""));
     assert_eq!(r.all("link").len(), 2);
     assert!(r.all("link")[0].starts_with("<stun:127.0.0.1:3478>"));
-    assert_eq!(
-        r.header("access-control-expose-headers"),
-        Some("Location, ETag, Link")
-    );
+    assert_eq!(r.header("access-control-expose-headers"), Some("Location, ETag, Link"));
 
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Publish);
@@ -360,23 +312,13 @@ async fn whip_publish_success() {
     assert_eq!(s.peer, Some(sa("127.0.0.1:50000")));
     assert_eq!(s.ice_ufrag, None);
     // Host is 127.0.0.1 and externIP is empty: the Host's IP is advertised.
-    assert_eq!(
-        s.candidates,
-        CandidatePlan {
-            udp: vec![sa("127.0.0.1:8000")],
-            tcp: vec![sa("127.0.0.1:8001")]
-        }
-    );
+    assert_eq!(s.candidates, CandidatePlan { udp: vec![sa("127.0.0.1:8000")], tcp: vec![sa("127.0.0.1:8001")] });
 }
 
 #[tokio::test]
 async fn whep_play_success_with_slash_in_stream() {
     let a = app();
-    let r = req(Method::POST, "/whep/live/a/b")
-        .header("content-type", "application/SDP; charset=utf-8")
-        .body(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whep/live/a/b").header("content-type", "application/SDP; charset=utf-8").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Play);
@@ -389,31 +331,19 @@ async fn whep_play_success_with_slash_in_stream() {
 async fn whip_location_encodes_id_and_token() {
     let a = app();
     a.fake.ids("Ab+/9", "t/k");
-    let r = req(Method::POST, "/whip/live/cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.header("location"), Some("/session/Ab%2B%2F9/t%2Fk"));
     // And the encoded resource resolves back to the raw id and token.
-    let r = req(Method::DELETE, "/session/Ab%2B%2F9/t%2Fk")
-        .send(&a)
-        .await;
+    let r = req(Method::DELETE, "/session/Ab%2B%2F9/t%2Fk").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn whip_rejects_wrong_content_type_and_empty_body() {
     let a = app();
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("content-type", "text/plain")
-        .body(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("content-type", "text/plain").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let r = req(Method::POST, "/whip/live/cam")
-        .body(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = req(Method::POST, "/whip/live/cam").sdp("").send(&a).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -426,10 +356,7 @@ async fn whip_session_errors_map_to_status_and_text() {
     let a = app();
     for (e, status) in all_errors() {
         a.fake.fail(e.clone());
-        let r = req(Method::POST, "/whep/live/cam")
-            .sdp(OFFER)
-            .send(&a)
-            .await;
+        let r = req(Method::POST, "/whep/live/cam").sdp(OFFER).send(&a).await;
         assert_eq!(r.status.as_u16(), status, "{e:?}");
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
         assert_eq!(r.body, e.to_string());
@@ -445,25 +372,12 @@ async fn whip_body_limit_is_413() {
     assert!(r.body.contains("too large"), "{}", r.body);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     // With a declared Content-Length the body is refused before it is read.
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("content-length", "200")
-        .sdp(&big)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("content-length", "200").sdp(&big).send(&a).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     // The other dialects share the limit.
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam",
-    )
-    .body(big.clone())
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam").body(big.clone()).send(&a).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam")
-        .body(big)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam").body(big).send(&a).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(a.fake.count(), 0);
 }
@@ -471,30 +385,16 @@ async fn whip_body_limit_is_413() {
 #[tokio::test]
 async fn bearer_token_required_when_configured() {
     let a = app_with(|c| c.api.bearer_tokens = "live/cam=s3cret".into());
-    let r = req(Method::POST, "/whip/live/cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("authorization", "Bearer wrong")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("authorization", "Bearer wrong").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(a.fake.count(), 0);
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("authorization", "Bearer s3cret")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("authorization", "Bearer s3cret").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     // Another stream needs no token.
-    let r = req(Method::POST, "/whep/live/other")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whep/live/other").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
@@ -516,72 +416,31 @@ async fn session_patch_trickle_restart_and_if_match() {
     let a = app();
     a.fake.add("s1", "t1");
     let frag = "a=candidate:1 1 udp 1 10.0.0.1 5000 typ host\r\n";
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", "application/sdp")
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", "application/sdp").body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let ct = "application/trickle-ice-sdpfrag";
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .header("if-match", "\"s1-1\"")
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).header("if-match", "\"s1-1\"").body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .header("if-match", "\"s1-7\"")
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).header("if-match", "\"s1-7\"").body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
     // ICE restart.
     let restart = "a=ice-ufrag:new1\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n";
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .header("if-match", "*")
-        .body(restart)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).header("if-match", "*").body(restart).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-type"), Some(ct));
     assert_eq!(r.header("etag"), Some("\"s1-2\""));
     assert!(r.body.contains("a=ice-ufrag:srv2"));
     // The old ETag is stale now; the new one passes.
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .header("if-match", "\"s1-1\"")
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).header("if-match", "\"s1-1\"").body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    let r = req(Method::PATCH, "/session/s1/t1")
-        .header("content-type", ct)
-        .header("if-match", "\"s1-2\"")
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/t1").header("content-type", ct).header("if-match", "\"s1-2\"").body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // Errors.
-    let r = req(Method::PATCH, "/session/s1/bad")
-        .header("content-type", ct)
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/s1/bad").header("content-type", ct).body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = req(Method::PATCH, "/session/nope/t1")
-        .header("content-type", ct)
-        .body(frag)
-        .send(&a)
-        .await;
+    let r = req(Method::PATCH, "/session/nope/t1").header("content-type", ct).body(frag).send(&a).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -598,47 +457,29 @@ async fn cors_preflight_and_options() {
     let r = req(Method::OPTIONS, "/whip/live/cam")
         .header("origin", "http://page.example")
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "content-type, authorization",
-        )
+        .header("access-control-request-headers", "content-type, authorization")
         .send(&a)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(r.header("accept-post"), Some("application/sdp"));
     assert_eq!(r.all("link").len(), 2);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("http://page.example")
-    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://page.example"));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    assert_eq!(
-        r.header("access-control-allow-methods"),
-        Some("GET, POST, PATCH, DELETE, OPTIONS")
-    );
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST, PATCH, DELETE, OPTIONS"));
     let allow_headers = r.header("access-control-allow-headers").unwrap();
-    assert!(
-        allow_headers.contains('*') && allow_headers.contains("authorization"),
-        "{allow_headers}"
-    );
+    assert!(allow_headers.contains('*') && allow_headers.contains("authorization"), "{allow_headers}");
 
     let r = req(Method::OPTIONS, "/whep/live/cam").send(&a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(r.header("accept-post"), Some("application/sdp"));
     assert_eq!(r.header("access-control-allow-origin"), None);
 
-    let r = req(Method::OPTIONS, "/session/s1/t1")
-        .header("origin", "http://x")
-        .send(&a)
-        .await;
+    let r = req(Method::OPTIONS, "/session/s1/t1").header("origin", "http://x").send(&a).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(r.all("link").len(), 2);
     assert_eq!(r.header("access-control-allow-origin"), Some("http://x"));
 
-    let r = req(Method::OPTIONS, "/index/api/webrtc")
-        .header("origin", "http://x")
-        .send(&a)
-        .await;
+    let r = req(Method::OPTIONS, "/index/api/webrtc").header("origin", "http://x").send(&a).await;
     assert!(r.status.is_success());
     assert_eq!(r.header("access-control-allow-origin"), Some("http://x"));
 }
@@ -646,30 +487,16 @@ async fn cors_preflight_and_options() {
 #[tokio::test]
 async fn cors_on_responses_follows_config() {
     let a = app();
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("origin", "http://page.example")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("origin", "http://page.example").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("http://page.example")
-    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://page.example"));
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
     // No Origin, no CORS headers.
-    let r = req(Method::POST, "/whip/live/cam2")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam2").sdp(OFFER).send(&a).await;
     assert_eq!(r.header("access-control-allow-origin"), None);
 
     let a = app_with(|c| c.http.allow_cross_domains = false);
-    let r = req(Method::POST, "/whip/live/cam")
-        .header("origin", "http://page.example")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/whip/live/cam").header("origin", "http://page.example").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
@@ -678,26 +505,19 @@ async fn cors_on_responses_follows_config() {
 // B. ZLMediaKit
 
 const JSON_CT: &str = "application/json; charset=utf-8";
-const EMPTY_OFFER_MSG: &str =
-    "Assertion failed: (!offer.empty(), http body(webrtc offer sdp) is empty)";
+const EMPTY_OFFER_MSG: &str = "Assertion failed: (!offer.empty(), http body(webrtc offer sdp) is empty)";
 
 #[tokio::test]
 async fn zlm_webrtc_success() {
     let a = app();
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?app=live&stream=c%2Bd+e&type=push",
-    )
-    .header("content-type", "text/plain;charset=utf-8")
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?app=live&stream=c%2Bd+e&type=push")
+        .header("content-type", "text/plain;charset=utf-8")
+        .body(OFFER)
+        .send(&a)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-type"), Some(JSON_CT));
-    let want = serde_json::to_string(
-        &serde_json::json!({"code":0,"id":"sess1","sdp":ANSWER,"type":"answer"}),
-    )
-    .unwrap();
+    let want = serde_json::to_string(&serde_json::json!({"code":0,"id":"sess1","sdp":ANSWER,"type":"answer"})).unwrap();
     assert_eq!(r.body, want, "keys sorted, no msg");
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Publish);
@@ -705,13 +525,7 @@ async fn zlm_webrtc_success() {
     assert_eq!(s.key.stream, "c+d e");
     assert_eq!(s.max_wait, Duration::ZERO);
 
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?app=live&stream=cam&type=play",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?app=live&stream=cam&type=play").body(OFFER).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     assert_eq!(a.fake.last().kind, SessionKind::Play);
     assert_eq!(a.fake.last().max_wait, Duration::from_millis(15000));
@@ -720,78 +534,33 @@ async fn zlm_webrtc_success() {
 #[tokio::test]
 async fn zlm_webrtc_args_from_headers_and_case_insensitive_path() {
     let a = app();
-    let r = req(Method::POST, "/INDEX/API/WebRTC?app=live&stream=cam")
-        .header("type", "push")
-        .body(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/INDEX/API/WebRTC?app=live&stream=cam").header("type", "push").body(OFFER).send(&a).await;
     assert_eq!(r.json()["code"], 0, "{}", r.body);
     assert_eq!(a.fake.last().kind, SessionKind::Publish);
     // Trailing slash is a different path in ZLMediaKit.
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc/?app=live&stream=cam&type=push",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc/?app=live&stream=cam&type=push").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn zlm_webrtc_errors() {
     let a = app();
-    let r = req(Method::POST, "/index/api/webrtc?app=live&stream=cam")
-        .body(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/index/api/webrtc?app=live&stream=cam").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"type\""}"#
-    );
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"type\""}"#);
 
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam").send(&a).await;
     assert_eq!(r.json()["code"], -400);
-    assert!(r.json()["msg"]
-        .as_str()
-        .unwrap()
-        .starts_with(EMPTY_OFFER_MSG));
+    assert!(r.json()["msg"].as_str().unwrap().starts_with(EMPTY_OFFER_MSG));
 
-    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live")
-        .body(OFFER)
-        .send(&a)
-        .await;
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"app\", \"stream\""}"#
-    );
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live").body(OFFER).send(&a).await;
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"app\", \"stream\""}"#);
 
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=talk&app=live&stream=cam",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
-    assert_eq!(
-        r.body,
-        r#"{"code":-400,"msg":"the type can not supported"}"#
-    );
+    let r = req(Method::POST, "/index/api/webrtc?type=talk&app=live&stream=cam").body(OFFER).send(&a).await;
+    assert_eq!(r.body, r#"{"code":-400,"msg":"the type can not supported"}"#);
 
     a.fake.fail(SessionError::AlreadyPublishing);
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam").body(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, r#"{"code":-400,"msg":"already publishing"}"#);
     assert_eq!(r.header("content-type"), Some(JSON_CT));
@@ -800,27 +569,12 @@ async fn zlm_webrtc_errors() {
 #[tokio::test]
 async fn zlm_webrtc_echo_follows_config() {
     let a = app_with(|c| c.rtc.enable_echo = false);
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=echo&app=live&stream=cam",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
-    assert_eq!(
-        r.body,
-        r#"{"code":-400,"msg":"the type can not supported"}"#
-    );
+    let r = req(Method::POST, "/index/api/webrtc?type=echo&app=live&stream=cam").body(OFFER).send(&a).await;
+    assert_eq!(r.body, r#"{"code":-400,"msg":"the type can not supported"}"#);
     assert_eq!(a.fake.count(), 0);
 
     let a = app_with(|c| c.rtc.enable_echo = true);
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=echo&app=live&stream=cam",
-    )
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=echo&app=live&stream=cam").body(OFFER).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     assert_eq!(a.fake.last().kind, SessionKind::Echo);
 }
@@ -833,23 +587,14 @@ async fn zlm_candidate_overrides() {
         .send(&a)
         .await;
     assert_eq!(r.json()["code"], 0);
-    assert_eq!(
-        a.fake.last().candidates,
-        CandidatePlan {
-            udp: vec![sa("1.2.3.4:7000")],
-            tcp: vec![sa("1.2.3.4:7001")]
-        }
-    );
+    assert_eq!(a.fake.last().candidates, CandidatePlan { udp: vec![sa("1.2.3.4:7000")], tcp: vec![sa("1.2.3.4:7001")] });
 }
 
 #[tokio::test]
 async fn zlm_whip_success_and_location_encoding() {
     let a = app();
     a.fake.ids("Ab+/9", "token+/9");
-    let r = req(Method::POST, "/index/api/whip?app=live&stream=cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/index/api/whip?app=live&stream=cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("content-type"), Some("application/sdp"));
     assert_eq!(r.body, ANSWER);
@@ -861,61 +606,32 @@ async fn zlm_whip_success_and_location_encoding() {
     assert_eq!(a.fake.last().protocol, "zlm");
 
     // The Location round-trips through delete_webrtc.
-    let r = req(
-        Method::DELETE,
-        "/index/api/delete_webrtc?id=Ab%2B%2F9&token=token%2B%2F9",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=Ab%2B%2F9&token=token%2B%2F9").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
 
     // A `host` argument replaces the Host header.
-    let r = req(
-        Method::POST,
-        "/index/api/whep?app=live&stream=cam&host=media.example:1234",
-    )
-    .sdp(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/whep?app=live&stream=cam&host=media.example:1234").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert!(r
-        .header("location")
-        .unwrap()
-        .starts_with("http://media.example:1234/index/api/delete_webrtc?id="));
+    assert!(r.header("location").unwrap().starts_with("http://media.example:1234/index/api/delete_webrtc?id="));
     assert_eq!(a.fake.last().kind, SessionKind::Play);
 }
 
 #[tokio::test]
 async fn zlm_whip_errors() {
     let a = app();
-    let r = req(Method::POST, "/index/api/whip?app=live&stream=cam")
-        .sdp("")
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/index/api/whip?app=live&stream=cam").sdp("").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-type"), Some(JSON_CT));
     assert_eq!(r.json()["code"], -400);
-    assert!(r.json()["msg"]
-        .as_str()
-        .unwrap()
-        .starts_with(EMPTY_OFFER_MSG));
+    assert!(r.json()["msg"].as_str().unwrap().starts_with(EMPTY_OFFER_MSG));
 
-    let r = req(Method::POST, "/index/api/whip?stream=cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/index/api/whip?stream=cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"app\", \"stream\""}"#
-    );
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"app\", \"stream\""}"#);
 
     for (e, _) in all_errors() {
         a.fake.fail(e.clone());
-        let r = req(Method::POST, "/index/api/whep?app=live&stream=cam")
-            .sdp(OFFER)
-            .send(&a)
-            .await;
+        let r = req(Method::POST, "/index/api/whep?app=live&stream=cam").sdp(OFFER).send(&a).await;
         assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
         assert_eq!(r.header("content-type"), Some("text/plain"));
         assert_eq!(r.body, e.to_string());
@@ -926,38 +642,22 @@ async fn zlm_whip_errors() {
 async fn zlm_delete_webrtc() {
     let a = app();
     a.fake.add("s1", "t1");
-    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=s1")
-        .send(&a)
-        .await;
+    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=s1").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"id\", \"token\""}"#
-    );
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"id\", \"token\""}"#);
 
-    let r = req(Method::POST, "/index/api/delete_webrtc?id=s1&token=t1")
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/index/api/delete_webrtc?id=s1&token=t1").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["code"], -400);
     let msg = r.json()["msg"].as_str().unwrap().to_owned();
-    assert!(
-        msg.starts_with(
-            "Assertion failed: (method == \"DELETE\", http method is not DELETE: POST)"
-        ),
-        "{msg}"
-    );
+    assert!(msg.starts_with("Assertion failed: (method == \"DELETE\", http method is not DELETE: POST)"), "{msg}");
 
-    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=nope&token=t1")
-        .send(&a)
-        .await;
+    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=nope&token=t1").send(&a).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body, "id not found");
     assert_eq!(r.header("content-type"), Some(JSON_CT));
 
-    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=s1&token=bad")
-        .send(&a)
-        .await;
+    let r = req(Method::DELETE, "/index/api/delete_webrtc?id=s1&token=bad").send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, "token incorrect");
     assert_eq!(r.header("content-type"), Some(JSON_CT));
@@ -974,56 +674,29 @@ async fn zlm_delete_webrtc() {
 
     // Arguments from headers.
     a.fake.add("s2", "t2");
-    let r = req(Method::DELETE, "/index/api/delete_webrtc")
-        .header("id", "s2")
-        .header("token", "t2")
-        .send(&a)
-        .await;
+    let r = req(Method::DELETE, "/index/api/delete_webrtc").header("id", "s2").header("token", "t2").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn zlm_management_secret_and_ip() {
     let a = app();
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .peer("8.8.8.8:1")
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).peer("8.8.8.8:1").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        r#"{"code":-100,"msg":"Your ip is not allowed to access the service."}"#
-    );
+    assert_eq!(r.body, r#"{"code":-100,"msg":"Your ip is not allowed to access the service."}"#);
 
     let r = req(Method::GET, "/index/api/getMediaList").send(&a).await;
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"secret\""}"#
-    );
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"secret\""}"#);
 
-    let r = req(Method::GET, "/index/api/getMediaList?secret=nope")
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/index/api/getMediaList?secret=nope").send(&a).await;
     assert_eq!(r.body, r#"{"code":-100,"msg":"Incorrect secret"}"#);
 
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .peer("192.168.3.4:1")
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).peer("192.168.3.4:1").send(&a).await;
     assert_eq!(r.body, r#"{"code":0}"#);
     assert_eq!(r.header("content-type"), Some(JSON_CT));
 
     // Secret in a header or a form body.
-    let r = req(Method::GET, "/index/api/getMediaList")
-        .header("secret", SECRET)
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/index/api/getMediaList").header("secret", SECRET).send(&a).await;
     assert_eq!(r.body, r#"{"code":0}"#);
     let r = req(Method::POST, "/index/api/getMediaList")
         .header("content-type", "application/x-www-form-urlencoded")
@@ -1033,40 +706,19 @@ async fn zlm_management_secret_and_ip() {
     assert_eq!(r.body, r#"{"code":0}"#);
 
     // IPv6 peers, empty range, forwarded header.
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .peer("[::1]:1")
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).peer("[::1]:1").send(&a).await;
     assert_eq!(r.body, r#"{"code":0}"#);
     let open = app_with(|c| c.http.allow_ip_range = String::new());
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .peer("8.8.8.8:1")
-    .send(&open)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).peer("8.8.8.8:1").send(&open).await;
     assert_eq!(r.body, r#"{"code":0}"#);
     let fwd = app_with(|c| c.http.forwarded_ip_header = "X-Real-IP".into());
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .header("x-real-ip", "8.8.8.8")
-    .send(&fwd)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).header("x-real-ip", "8.8.8.8").send(&fwd).await;
     assert_eq!(r.json()["code"], -100);
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .peer("8.8.8.8:1")
-    .header("x-real-ip", "10.1.2.3")
-    .send(&fwd)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}"))
+        .peer("8.8.8.8:1")
+        .header("x-real-ip", "10.1.2.3")
+        .send(&fwd)
+        .await;
     assert_eq!(r.body, r#"{"code":0}"#);
 }
 
@@ -1074,24 +726,12 @@ async fn zlm_management_secret_and_ip() {
 async fn zlm_list_webrtc_rooms() {
     let a = app();
     // Secret protected like the other management APIs.
-    let r = req(Method::GET, "/index/api/listWebrtcRooms")
-        .send(&a)
-        .await;
-    assert_eq!(
-        r.body,
-        r#"{"code":-300,"msg":"Required parameter missed: \"secret\""}"#
-    );
-    let r = req(Method::GET, "/index/api/listWebrtcRooms?secret=nope")
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/index/api/listWebrtcRooms").send(&a).await;
+    assert_eq!(r.body, r#"{"code":-300,"msg":"Required parameter missed: \"secret\""}"#);
+    let r = req(Method::GET, "/index/api/listWebrtcRooms?secret=nope").send(&a).await;
     assert_eq!(r.json()["code"], -100);
     // No room: `data` absent.
-    let r = req(
-        Method::GET,
-        &format!("/index/api/listWebrtcRooms?secret={SECRET}"),
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/listWebrtcRooms?secret={SECRET}")).send(&a).await;
     assert_eq!(r.body, r#"{"code":0}"#);
     assert_eq!(r.header("content-type"), Some(JSON_CT));
     let rooms = serde_json::json!([
@@ -1099,12 +739,7 @@ async fn zlm_list_webrtc_rooms() {
         {"room_id":"bob","tours":[{"guest_id":"g1","room_id":"alice"}],"guests":[]}
     ]);
     *a.rooms.0.lock().unwrap() = rooms.clone();
-    let r = req(
-        Method::GET,
-        &format!("/index/api/listwebrtcrooms?secret={SECRET}"),
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/listwebrtcrooms?secret={SECRET}")).send(&a).await;
     assert_eq!(r.json(), serde_json::json!({"code":0,"data":rooms}));
 }
 
@@ -1114,18 +749,8 @@ fn tracks() -> Vec<TrackDesc> {
 
 /// Makes `id` the source of `key`, as a WHIP publisher would.
 fn publish(a: &App, key: &StreamKey, id: &str) -> weir_stream::StreamId {
-    let claim = SourceClaim {
-        id: id.into(),
-        protocol: "whip",
-        tracks: tracks(),
-        kind: SourceKind::Local(0),
-    };
-    a.hub
-        .lock()
-        .unwrap()
-        .claim_source(key, claim, Instant::now())
-        .unwrap()
-        .stream
+    let claim = SourceClaim { id: id.into(), protocol: "whip", tracks: tracks(), kind: SourceKind::Local(0) };
+    a.hub.lock().unwrap().claim_source(key, claim, Instant::now()).unwrap().stream
 }
 
 #[tokio::test]
@@ -1140,12 +765,7 @@ async fn zlm_get_media_list_and_is_media_online() {
         hub.remove_local_sink(stream, 2, "p2");
     }
 
-    let r = req(
-        Method::GET,
-        &format!("/index/api/getMediaList?secret={SECRET}"),
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).send(&a).await;
     let v = r.json();
     assert_eq!(v["code"], 0);
     let item = &v["data"][0];
@@ -1164,32 +784,16 @@ async fn zlm_get_media_list_and_is_media_online() {
     assert_eq!(item["tracks"][1]["codec_id_name"], "opus");
     assert_eq!(item["tracks"][1]["sample_rate"], 48000);
     // jsoncpp-style sorted keys (checked on the first item, up to its tracks).
-    let item_text =
-        &r.body[r.body.find("\"data\":[{").unwrap() + 9..r.body.find("\"tracks\"").unwrap()];
-    let keys: Vec<&str> = item_text
-        .match_indices("\":")
-        .map(|(i, _)| item_text[..i].rsplit('"').next().unwrap())
-        .collect();
+    let item_text = &r.body[r.body.find("\"data\":[{").unwrap() + 9..r.body.find("\"tracks\"").unwrap()];
+    let keys: Vec<&str> = item_text.match_indices("\":").map(|(i, _)| item_text[..i].rsplit('"').next().unwrap()).collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
     assert!(keys.len() >= 10, "{keys:?}");
 
     // Filters.
-    for (q, n) in [
-        ("schema=rtsp", 1),
-        ("schema=rtmp", 0),
-        ("app=live", 1),
-        ("app=other", 0),
-        ("stream=cam", 1),
-        ("vhost=__defaultVhost__", 1),
-    ] {
-        let r = req(
-            Method::GET,
-            &format!("/index/api/getMediaList?secret={SECRET}&{q}"),
-        )
-        .send(&a)
-        .await;
+    for (q, n) in [("schema=rtsp", 1), ("schema=rtmp", 0), ("app=live", 1), ("app=other", 0), ("stream=cam", 1), ("vhost=__defaultVhost__", 1)] {
+        let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}&{q}")).send(&a).await;
         let len = r.json()["data"].as_array().map(|d| d.len()).unwrap_or(0);
         assert_eq!(len, n, "{q}: {}", r.body);
         if n == 0 {
@@ -1205,65 +809,30 @@ async fn zlm_get_media_list_and_is_media_online() {
         .send(&a)
         .await;
     assert_eq!(r.body, r#"{"code":0,"online":false}"#);
-    let r = req(
-        Method::GET,
-        &format!("/index/api/isMediaOnline?secret={SECRET}&app=live&stream=cam"),
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("/index/api/isMediaOnline?secret={SECRET}&app=live&stream=cam")).send(&a).await;
     assert_eq!(r.json()["code"], -300);
-    let r = req(
-        Method::GET,
-        "/index/api/isMediaOnline?schema=rtsp&vhost=__defaultVhost__&app=live&stream=cam",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, "/index/api/isMediaOnline?schema=rtsp&vhost=__defaultVhost__&app=live&stream=cam").send(&a).await;
     assert_eq!(r.json()["code"], -300);
 }
 
 #[tokio::test]
 async fn vhost_from_host_when_enabled() {
     let a = app_with(|c| c.general.enable_vhost = true);
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam",
-    )
-    .host("Media.Example:80")
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam").host("Media.Example:80").body(OFFER).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     assert_eq!(a.fake.last().key.vhost, "media.example");
     // An IP or localhost Host gives the default vhost.
     for host in ["127.0.0.1:8080", "localhost:80", "[::1]:80"] {
-        req(Method::POST, "/whip/live/x")
-            .host(host)
-            .sdp(OFFER)
-            .send(&a)
-            .await;
+        req(Method::POST, "/whip/live/x").host(host).sdp(OFFER).send(&a).await;
         assert_eq!(a.fake.last().key.vhost, "__defaultVhost__", "{host}");
     }
     // The vhost argument wins.
-    let r = req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam2&vhost=v1",
-    )
-    .host("media.example")
-    .body(OFFER)
-    .send(&a)
-    .await;
+    let r = req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam2&vhost=v1").host("media.example").body(OFFER).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     assert_eq!(a.fake.last().key.vhost, "v1");
     // Vhosts off: always the default.
     let b = app();
-    req(
-        Method::POST,
-        "/index/api/webrtc?type=push&app=live&stream=cam&vhost=v1",
-    )
-    .host("media.example")
-    .body(OFFER)
-    .send(&b)
-    .await;
+    req(Method::POST, "/index/api/webrtc?type=push&app=live&stream=cam&vhost=v1").host("media.example").body(OFFER).send(&b).await;
     assert_eq!(b.fake.last().key.vhost, "__defaultVhost__");
 }
 
@@ -1271,34 +840,17 @@ async fn vhost_from_host_when_enabled() {
 async fn candidates_follow_host_and_extern_ip() {
     // A Host that is a name: interface addresses (never empty: 127.0.0.1 at worst).
     let a = app();
-    req(Method::POST, "/whip/live/cam")
-        .host("media.example")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    req(Method::POST, "/whip/live/cam").host("media.example").sdp(OFFER).send(&a).await;
     let c = a.fake.last().candidates;
-    assert!(
-        !c.udp.is_empty() && c.udp.iter().all(|s| s.port() == 8000),
-        "{c:?}"
-    );
+    assert!(!c.udp.is_empty() && c.udp.iter().all(|s| s.port() == 8000), "{c:?}");
     assert!(c.tcp.iter().all(|s| s.port() == 8001));
     // externIP wins over the Host.
     let a = app_with(|c| c.rtc.extern_ip = "203.0.113.5, ::1".into());
-    req(Method::POST, "/whip/live/cam")
-        .host("127.0.0.1")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
-    assert_eq!(
-        a.fake.last().candidates.udp,
-        vec![sa("203.0.113.5:8000"), sa("[::1]:8000")]
-    );
+    req(Method::POST, "/whip/live/cam").host("127.0.0.1").sdp(OFFER).send(&a).await;
+    assert_eq!(a.fake.last().candidates.udp, vec![sa("203.0.113.5:8000"), sa("[::1]:8000")]);
     // Disabled TCP.
     let a = app_with(|c| c.rtc.tcp_port = 0);
-    req(Method::POST, "/whip/live/cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    req(Method::POST, "/whip/live/cam").sdp(OFFER).send(&a).await;
     assert!(a.fake.last().candidates.tcp.is_empty());
 }
 
@@ -1308,18 +860,12 @@ async fn candidates_follow_host_and_extern_ip() {
 #[tokio::test]
 async fn srs_whip_success_and_location() {
     let a = app();
-    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam").sdp(OFFER).send(&a).await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.header("connection"), Some("close"));
     assert_eq!(r.header("content-type"), Some("application/sdp"));
     assert_eq!(r.body, ANSWER);
-    assert_eq!(
-        r.header("location"),
-        Some("/rtc/v1/whip/?action=delete&token=tok&app=live&stream=cam&session=sess1:cli1")
-    );
+    assert_eq!(r.header("location"), Some("/rtc/v1/whip/?action=delete&token=tok&app=live&stream=cam&session=sess1:cli1"));
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Publish);
     assert_eq!(s.protocol, "srs");
@@ -1330,23 +876,10 @@ async fn srs_whip_success_and_location() {
 async fn srs_whip_variants_and_defaults() {
     let a = app();
     let r = req(Method::POST, "/rtc/v1/whip").body(OFFER).send(&a).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "no trailing slash, no redirect; any content type"
-    );
-    assert_eq!(
-        a.fake.last().key,
-        StreamKey::default_vhost("live", "livestream").unwrap()
-    );
+    assert_eq!(r.status, StatusCode::CREATED, "no trailing slash, no redirect; any content type");
+    assert_eq!(a.fake.last().key, StreamKey::default_vhost("live", "livestream").unwrap());
     assert_eq!(a.fake.last().kind, SessionKind::Publish);
-    for path in [
-        "/rtc/v1/whep/",
-        "/rtc/v1/whep",
-        "/rtc/v1/whip-play/",
-        "/rtc/v1/whip-play",
-        "/rtc/v1/whip/?action=play",
-    ] {
+    for path in ["/rtc/v1/whep/", "/rtc/v1/whep", "/rtc/v1/whip-play/", "/rtc/v1/whip-play", "/rtc/v1/whip/?action=play"] {
         let r = req(Method::POST, path).sdp(OFFER).send(&a).await;
         assert_eq!(r.status, StatusCode::CREATED, "{path}");
         assert_eq!(a.fake.last().kind, SessionKind::Play, "{path}");
@@ -1357,49 +890,23 @@ async fn srs_whip_variants_and_defaults() {
 #[tokio::test]
 async fn srs_whip_ice_credentials_and_eip() {
     let a = app();
-    let r = req(
-        Method::POST,
-        "/rtc/v1/whip/?ice-ufrag=6pk11386&ice-pwd=l91z529147ri9163933p51c4&eip=1.2.3.4:9000",
-    )
-    .sdp(OFFER)
-    .send(&a)
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let s = a.fake.last();
-    assert_eq!(s.ice_ufrag.as_deref(), Some("6pk11386"));
-    assert_eq!(s.ice_pwd.as_deref(), Some("l91z529147ri9163933p51c4"));
-    assert_eq!(
-        s.candidates,
-        CandidatePlan {
-            udp: vec![sa("1.2.3.4:9000")],
-            tcp: vec![sa("1.2.3.4:9000")]
-        }
-    );
-
-    let r = req(Method::POST, "/rtc/v1/whip/?candidate=5.6.7.8")
+    let r = req(Method::POST, "/rtc/v1/whip/?ice-ufrag=6pk11386&ice-pwd=l91z529147ri9163933p51c4&eip=1.2.3.4:9000")
         .sdp(OFFER)
         .send(&a)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(
-        a.fake.last().candidates,
-        CandidatePlan {
-            udp: vec![sa("5.6.7.8:8000")],
-            tcp: vec![sa("5.6.7.8:8001")]
-        }
-    );
+    let s = a.fake.last();
+    assert_eq!(s.ice_ufrag.as_deref(), Some("6pk11386"));
+    assert_eq!(s.ice_pwd.as_deref(), Some("l91z529147ri9163933p51c4"));
+    assert_eq!(s.candidates, CandidatePlan { udp: vec![sa("1.2.3.4:9000")], tcp: vec![sa("1.2.3.4:9000")] });
+
+    let r = req(Method::POST, "/rtc/v1/whip/?candidate=5.6.7.8").sdp(OFFER).send(&a).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(a.fake.last().candidates, CandidatePlan { udp: vec![sa("5.6.7.8:8000")], tcp: vec![sa("5.6.7.8:8001")] });
 
     let n = a.fake.count();
-    for q in [
-        "ice-ufrag=abc",
-        &format!("ice-ufrag={}", "a".repeat(33)),
-        "ice-pwd=short",
-        &format!("ice-pwd={}", "p".repeat(33)),
-    ] {
-        let r = req(Method::POST, &format!("/rtc/v1/whip/?{q}"))
-            .sdp(OFFER)
-            .send(&a)
-            .await;
+    for q in ["ice-ufrag=abc", &format!("ice-ufrag={}", "a".repeat(33)), "ice-pwd=short", &format!("ice-pwd={}", "p".repeat(33))] {
+        let r = req(Method::POST, &format!("/rtc/v1/whip/?{q}")).sdp(OFFER).send(&a).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
         assert_eq!(r.body, "5037: RtcInvalidIce");
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -1410,54 +917,24 @@ async fn srs_whip_ice_credentials_and_eip() {
 #[tokio::test]
 async fn srs_whip_errors() {
     let a = app();
-    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam")
-        .sdp("")
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam").sdp("").send(&a).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, "5043: RtcInvalidSdp");
 
     let expected = [
         (SessionError::AlreadyPublishing, 409, "5020: RtcStreamBusy"),
-        (
-            SessionError::BadOffer("x".into()),
-            400,
-            "5012: RtcSdpDecode",
-        ),
-        (
-            SessionError::NoCommonCodec("x".into()),
-            406,
-            "5018: RtcSdpNegotiate",
-        ),
+        (SessionError::BadOffer("x".into()), 400, "5012: RtcSdpDecode"),
+        (SessionError::NoCommonCodec("x".into()), 406, "5018: RtcSdpNegotiate"),
         (SessionError::StreamNotFound, 404, "2048: StreamNotFound"),
-        (
-            SessionError::BadRequest("x".into()),
-            400,
-            "5023: RtcInvalidParams",
-        ),
+        (SessionError::BadRequest("x".into()), 400, "5023: RtcInvalidParams"),
         (SessionError::TokenMismatch, 401, "5036: RtcInvalidSession"),
-        (
-            SessionError::Internal("x".into()),
-            500,
-            "1021: SystemAssert",
-        ),
-        (
-            SessionError::Overloaded("x".into()),
-            503,
-            "1074: ConnectionsExceed",
-        ),
-        (
-            SessionError::Unsupported("x".into()),
-            501,
-            "5021: RtcDisabled",
-        ),
+        (SessionError::Internal("x".into()), 500, "1021: SystemAssert"),
+        (SessionError::Overloaded("x".into()), 503, "1074: ConnectionsExceed"),
+        (SessionError::Unsupported("x".into()), 501, "5021: RtcDisabled"),
     ];
     for (e, status, body) in expected {
         a.fake.fail(e.clone());
-        let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam")
-            .sdp(OFFER)
-            .send(&a)
-            .await;
+        let r = req(Method::POST, "/rtc/v1/whip/?app=live&stream=cam").sdp(OFFER).send(&a).await;
         assert_eq!(r.status.as_u16(), status, "{e:?}");
         assert_eq!(r.body, body);
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -1468,37 +945,17 @@ async fn srs_whip_errors() {
 async fn srs_delete() {
     let a = app();
     a.fake.add("s1", "t1");
-    let r = req(
-        Method::DELETE,
-        "/rtc/v1/whip/?action=delete&app=live&stream=cam&session=s1:cli1",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::DELETE, "/rtc/v1/whip/?action=delete&app=live&stream=cam&session=s1:cli1").send(&a).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body, "5036: RtcInvalidSession");
-    let r = req(
-        Method::DELETE,
-        "/rtc/v1/whip/?action=delete&token=bad&session=s1:cli1",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::DELETE, "/rtc/v1/whip/?action=delete&token=bad&session=s1:cli1").send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, "5036: RtcInvalidSession");
-    let r = req(
-        Method::DELETE,
-        "/rtc/v1/whip/?action=delete&token=t1&session=s1:cli1",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::DELETE, "/rtc/v1/whip/?action=delete&token=t1&session=s1:cli1").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, "");
     // Unknown (now deleted) session: 200 like SRS.
-    let r = req(
-        Method::DELETE,
-        "/rtc/v1/whep?action=delete&token=t1&session=s1:cli1",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::DELETE, "/rtc/v1/whep?action=delete&token=t1&session=s1:cli1").send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -1506,17 +963,11 @@ async fn srs_delete() {
 async fn srs_location_round_trips_through_delete() {
     let a = app();
     a.fake.ids("Ab+/9", "tok");
-    let r = req(Method::POST, "/rtc/v1/whep/?app=live&stream=cam")
-        .sdp(OFFER)
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/whep/?app=live&stream=cam").sdp(OFFER).send(&a).await;
     let loc = r.header("location").unwrap().to_owned();
     let r = req(Method::DELETE, &loc).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        a.fake.live.lock().unwrap().is_empty(),
-        "session deleted through {loc}"
-    );
+    assert!(a.fake.live.lock().unwrap().is_empty(), "session deleted through {loc}");
 }
 
 #[tokio::test]
@@ -1529,11 +980,7 @@ async fn srs_legacy_publish_and_play() {
         "clientip": null,
         "sdp": OFFER,
     });
-    let r = req(Method::POST, "/rtc/v1/publish/")
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/publish/").header("content-type", "application/json").body(body.to_string()).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.header("connection"), Some("close"));
@@ -1545,17 +992,11 @@ async fn srs_legacy_publish_and_play() {
     assert_eq!(r.body, want);
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Publish);
-    assert_eq!(
-        s.key,
-        StreamKey::default_vhost("myapp", "mystream").unwrap()
-    );
+    assert_eq!(s.key, StreamKey::default_vhost("myapp", "mystream").unwrap());
     assert_eq!(s.protocol, "srs");
 
     let body = serde_json::json!({"streamurl": "webrtc://h/justone", "sdp": OFFER});
-    let r = req(Method::POST, "/rtc/v1/play?eip=9.9.9.9")
-        .body(body.to_string())
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/play?eip=9.9.9.9").body(body.to_string()).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     let s = a.fake.last();
     assert_eq!(s.kind, SessionKind::Play);
@@ -1563,41 +1004,22 @@ async fn srs_legacy_publish_and_play() {
     assert_eq!(s.candidates.udp, vec![sa("9.9.9.9:8000")]);
 
     // JSONP.
-    let r = req(Method::POST, "/rtc/v1/play/?callback=cb_1")
-        .body(body.to_string())
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/play/?callback=cb_1").body(body.to_string()).send(&a).await;
     assert_eq!(r.header("content-type"), Some("text/javascript"));
-    assert!(
-        r.body.starts_with("cb_1({\"code\":0,") && r.body.ends_with("})"),
-        "{}",
-        r.body
-    );
+    assert!(r.body.starts_with("cb_1({\"code\":0,") && r.body.ends_with("})"), "{}", r.body);
 }
 
 #[tokio::test]
 async fn srs_legacy_errors_are_code_400() {
     let a = app();
-    for body in [
-        "",
-        "not json",
-        r#"{"sdp":"x"}"#,
-        r#"{"streamurl":"webrtc://h/live/s"}"#,
-        r#"{"streamurl":"webrtc://h/","sdp":"v=0"}"#,
-    ] {
-        let r = req(Method::POST, "/rtc/v1/publish/")
-            .body(body)
-            .send(&a)
-            .await;
+    for body in ["", "not json", r#"{"sdp":"x"}"#, r#"{"streamurl":"webrtc://h/live/s"}"#, r#"{"streamurl":"webrtc://h/","sdp":"v=0"}"#] {
+        let r = req(Method::POST, "/rtc/v1/publish/").body(body).send(&a).await;
         assert_eq!(r.status, StatusCode::OK, "{body}");
         assert_eq!(r.body, r#"{"code":400}"#, "{body}");
     }
     a.fake.fail(SessionError::AlreadyPublishing);
     let body = serde_json::json!({"streamurl": "webrtc://h/live/s", "sdp": OFFER});
-    let r = req(Method::POST, "/rtc/v1/publish/")
-        .body(body.to_string())
-        .send(&a)
-        .await;
+    let r = req(Method::POST, "/rtc/v1/publish/").body(body.to_string()).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, r#"{"code":400}"#);
 }
@@ -1615,58 +1037,35 @@ async fn stats_api() {
     let r = req(Method::GET, "/api/v1/sessions").send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["code"], -300);
-    let r = req(Method::GET, "/api/v1/sessions?secret=bad")
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/api/v1/sessions?secret=bad").send(&a).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["code"], -100);
-    let r = req(Method::GET, &format!("/api/v1/sessions?secret={SECRET}"))
-        .peer("8.8.8.8:1")
-        .send(&a)
-        .await;
+    let r = req(Method::GET, &format!("/api/v1/sessions?secret={SECRET}")).peer("8.8.8.8:1").send(&a).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["code"], -100);
 
-    let r = req(Method::GET, &format!("/api/v1/sessions?secret={SECRET}"))
-        .send(&a)
-        .await;
+    let r = req(Method::GET, &format!("/api/v1/sessions?secret={SECRET}")).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["code"], 0);
     assert_eq!(r.json()["data"][0]["id"], "s1");
 
-    let r = req(Method::GET, "/api/v1/sessions/s1")
-        .header("x-weir-secret", SECRET)
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/api/v1/sessions/s1").header("x-weir-secret", SECRET).send(&a).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["data"]["bytes"], 42);
-    let r = req(Method::GET, "/api/v1/sessions/nope")
-        .header("x-weir-secret", SECRET)
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/api/v1/sessions/nope").header("x-weir-secret", SECRET).send(&a).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body, r#"{"code":-500,"msg":"session not found"}"#);
 
-    let r = req(Method::GET, "/api/v1/streams")
-        .header("x-weir-secret", SECRET)
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/api/v1/streams").header("x-weir-secret", SECRET).send(&a).await;
     assert_eq!(r.json()["code"], 0);
     assert_eq!(r.json()["data"][0]["key"]["stream"], "cam");
     assert_eq!(r.json()["data"][0]["source_session"], "s1");
 
-    let r = req(Method::GET, "/api/v1/server")
-        .header("x-weir-secret", SECRET)
-        .send(&a)
-        .await;
+    let r = req(Method::GET, "/api/v1/server").header("x-weir-secret", SECRET).send(&a).await;
     assert_eq!(r.json()["data"]["service"], "weir");
     assert_eq!(r.json()["data"]["sessions"], 1);
     assert_eq!(r.json()["data"]["streams"], 1);
-    assert_eq!(
-        r.json()["data"]["engine"]["udp"]["datagrams_sent"],
-        7,
-        "engine counters are passed through"
-    );
+    assert_eq!(r.json()["data"]["engine"]["udp"]["datagrams_sent"], 7, "engine counters are passed through");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1687,18 +1086,8 @@ async fn demo_pages() {
     assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"));
     for page in ["/", "/demo/publish.html", "/demo/play.html"] {
         let r = req(Method::GET, page).send(&a).await;
-        for needle in [
-            "src=\"http",
-            "href=\"http",
-            "src=\"//",
-            "href=\"//",
-            "@import",
-            "url(http",
-        ] {
-            assert!(
-                !r.body.contains(needle),
-                "{page} must not load external resources ({needle})"
-            );
+        for needle in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "@import", "url(http"] {
+            assert!(!r.body.contains(needle), "{page} must not load external resources ({needle})");
         }
     }
     let r = req(Method::GET, "/favicon.ico").send(&a).await;
@@ -1712,60 +1101,17 @@ async fn demo_pages() {
 
 #[test]
 fn candidate_rules_public_api() {
-    let ifs: Vec<IpAddr> = vec![
-        "127.0.0.1".parse().unwrap(),
-        "10.0.0.7".parse().unwrap(),
-        "fe80::1".parse().unwrap(),
-    ];
+    let ifs: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "10.0.0.7".parse().unwrap(), "fe80::1".parse().unwrap()];
     let none = CandidateOverride::None;
     let env = |n: &str| (n == "EXT").then(|| "203.0.113.9".to_string());
-    let base = CandidateInput {
-        udp_port: 8000,
-        tcp_port: 0,
-        extern_ip: "",
-        request_override: &none,
-        host_header: None,
-        interfaces: &ifs,
-    };
+    let base = CandidateInput { udp_port: 8000, tcp_port: 0, extern_ip: "", request_override: &none, host_header: None, interfaces: &ifs };
 
     assert_eq!(plan(&base, &env).udp, vec![sa("10.0.0.7:8000")]);
     assert!(plan(&base, &env).tcp.is_empty());
-    assert_eq!(
-        plan(
-            &CandidateInput {
-                host_header: Some("[::1]:80"),
-                ..base
-            },
-            &env
-        )
-        .udp,
-        vec![sa("[::1]:8000")]
-    );
-    assert_eq!(
-        plan(
-            &CandidateInput {
-                extern_ip: "$EXT",
-                host_header: Some("127.0.0.1"),
-                ..base
-            },
-            &env
-        )
-        .udp,
-        vec![sa("203.0.113.9:8000")]
-    );
+    assert_eq!(plan(&CandidateInput { host_header: Some("[::1]:80"), ..base }, &env).udp, vec![sa("[::1]:8000")]);
+    assert_eq!(plan(&CandidateInput { extern_ip: "$EXT", host_header: Some("127.0.0.1"), ..base }, &env).udp, vec![sa("203.0.113.9:8000")]);
     let srs = CandidateOverride::parse_srs("198.51.100.1:1234").unwrap();
-    assert_eq!(
-        plan(
-            &CandidateInput {
-                extern_ip: "$EXT",
-                request_override: &srs,
-                ..base
-            },
-            &env
-        )
-        .udp,
-        vec![sa("198.51.100.1:1234")]
-    );
+    assert_eq!(plan(&CandidateInput { extern_ip: "$EXT", request_override: &srs, ..base }, &env).udp, vec![sa("198.51.100.1:1234")]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1776,10 +1122,7 @@ async fn raw_http(addr: SocketAddr, request: String) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .expect("server closes")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.expect("server closes").unwrap();
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -1788,10 +1131,7 @@ async fn served_over_loopback() {
     let a = app();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let svc = a
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let svc = a.router.clone().into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move { axum::serve(listener, svc).await });
 
     let resp = raw_http(
@@ -1803,10 +1143,7 @@ async fn served_over_loopback() {
     )
     .await;
     assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
-    assert!(
-        resp.to_ascii_lowercase().contains("connection: close"),
-        "{resp}"
-    );
+    assert!(resp.to_ascii_lowercase().contains("connection: close"), "{resp}");
     assert!(resp.ends_with(ANSWER));
     let s = a.fake.last();
     assert_eq!(s.peer.map(|p| p.ip()), Some("127.0.0.1".parse().unwrap()));
@@ -1826,12 +1163,8 @@ async fn served_over_loopback() {
 #[tokio::test]
 async fn zlm_broadcast_message() {
     let a = app();
-    let base = format!(
-        "/index/api/broadcastMessage?secret={SECRET}&schema=rtsp&vhost=__defaultVhost__&app=live"
-    );
-    let r = req(Method::GET, &format!("{base}&stream=cam&msg=hello%20there"))
-        .send(&a)
-        .await;
+    let base = format!("/index/api/broadcastMessage?secret={SECRET}&schema=rtsp&vhost=__defaultVhost__&app=live");
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=hello%20there")).send(&a).await;
     assert_eq!(r.body, r#"{"code":0,"count":2}"#);
     {
         let b = a.fake.broadcasts.lock().unwrap();
@@ -1842,20 +1175,11 @@ async fn zlm_broadcast_message() {
         assert_eq!(last.session, None);
     }
     // Unknown stream, missing argument, bad secret.
-    let r = req(Method::GET, &format!("{base}&stream=nope&msg=x"))
-        .send(&a)
-        .await;
+    let r = req(Method::GET, &format!("{base}&stream=nope&msg=x")).send(&a).await;
     assert_eq!(r.body, r#"{"code":-500,"msg":"can not find the stream"}"#);
-    let r = req(Method::GET, &format!("{base}&stream=cam"))
-        .send(&a)
-        .await;
+    let r = req(Method::GET, &format!("{base}&stream=cam")).send(&a).await;
     assert_eq!(r.json()["code"], -300);
-    let r = req(
-        Method::GET,
-        "/index/api/broadcastMessage?secret=bad&schema=rtsp&vhost=v&app=live&stream=cam&msg=x",
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, "/index/api/broadcastMessage?secret=bad&schema=rtsp&vhost=v&app=live&stream=cam&msg=x").send(&a).await;
     assert_eq!(r.json()["code"], -100);
     // Extensions: binary (base64), target, session; a JSON body.
     let r = req(Method::POST, "/index/api/broadcastMessage")
@@ -1873,15 +1197,8 @@ async fn zlm_broadcast_message() {
     assert_eq!(last.target, BroadcastTarget::All);
     assert_eq!(last.session.as_deref(), Some("s1"));
     drop(b);
-    let r = req(
-        Method::GET,
-        &format!("{base}&stream=cam&msg=x&target=everyone"),
-    )
-    .send(&a)
-    .await;
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=x&target=everyone")).send(&a).await;
     assert_eq!(r.json()["code"], -300);
-    let r = req(Method::GET, &format!("{base}&stream=cam&msg=%%%&binary=1"))
-        .send(&a)
-        .await;
+    let r = req(Method::GET, &format!("{base}&stream=cam&msg=%%%&binary=1")).send(&a).await;
     assert_eq!(r.json()["code"], -300);
 }

@@ -64,28 +64,21 @@ pub fn select_offer_codecs(offer: &str, audio_pref: &[String], video_pref: &[Str
             i += 1;
             continue;
         };
-        let end = (i + 1..lines.len())
-            .find(|&j| lines[j].starts_with("m="))
-            .unwrap_or(lines.len());
+        let end = (i + 1..lines.len()).find(|&j| lines[j].starts_with("m=")).unwrap_or(lines.len());
         let section = &lines[i + 1..end];
         let parts: Vec<&str> = line.split(' ').collect();
         let formats: Vec<&str> = parts.get(3..).map(|f| f.to_vec()).unwrap_or_default();
         let attr = |prefix: &str, pt: &str| -> Option<String> {
             let want = format!("{prefix}{pt} ");
-            section
-                .iter()
-                .find_map(|l| l.strip_prefix(want.as_str()).map(str::to_owned))
+            section.iter().find_map(|l| l.strip_prefix(want.as_str()).map(str::to_owned))
         };
-        let name_of =
-            |pt: &str| attr("a=rtpmap:", pt).map(|m| m.split('/').next().unwrap_or("").to_owned());
+        let name_of = |pt: &str| attr("a=rtpmap:", pt).map(|m| m.split('/').next().unwrap_or("").to_owned());
         let chosen = formats
             .iter()
             .enumerate()
             .filter_map(|(pos, pt)| {
                 let name = name_of(pt)?;
-                let rank = prefs
-                    .iter()
-                    .position(|p| p.trim().eq_ignore_ascii_case(&name))?;
+                let rank = prefs.iter().position(|p| p.trim().eq_ignore_ascii_case(&name))?;
                 let fmtp = attr("a=fmtp:", pt).unwrap_or_default();
                 supported_variant(&name, &fmtp).then_some((rank, pos, *pt))
             })
@@ -100,18 +93,12 @@ pub fn select_offer_codecs(offer: &str, audio_pref: &[String], video_pref: &[Str
             .iter()
             .filter(|pt| {
                 name_of(pt).is_some_and(|n| n.eq_ignore_ascii_case("rtx"))
-                    && attr("a=fmtp:", pt).is_some_and(|f| {
-                        f.split(';').any(|kv| kv.trim() == format!("apt={chosen}"))
-                    })
+                    && attr("a=fmtp:", pt).is_some_and(|f| f.split(';').any(|kv| kv.trim() == format!("apt={chosen}")))
             })
             .map(|pt| (*pt).to_owned())
             .collect();
         let keep: Vec<String> = std::iter::once(chosen).chain(rtx).collect();
-        out.push(format!(
-            "{} {}",
-            parts[..3.min(parts.len())].join(" "),
-            keep.join(" ")
-        ));
+        out.push(format!("{} {}", parts[..3.min(parts.len())].join(" "), keep.join(" ")));
         for l in section {
             // Drop per-payload attributes of the formats not kept.
             let pt_attr = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"]
@@ -139,20 +126,12 @@ fn supported_variant(name: &str, fmtp: &str) -> bool {
     let param = |key: &str| {
         fmtp.split(';').find_map(|kv| {
             let (k, v) = kv.trim().split_once('=')?;
-            k.eq_ignore_ascii_case(key)
-                .then(|| v.trim().to_ascii_lowercase())
+            k.eq_ignore_ascii_case(key).then(|| v.trim().to_ascii_lowercase())
         })
     };
-    let mode_ok = matches!(
-        param("packetization-mode").as_deref(),
-        None | Some("0") | Some("1")
-    );
+    let mode_ok = matches!(param("packetization-mode").as_deref(), None | Some("0") | Some("1"));
     let profile_ok = param("profile-level-id")
-        .map(|p| {
-            ["4200", "42e0", "4d00", "6400"]
-                .iter()
-                .any(|pre| p.starts_with(pre))
-        })
+        .map(|p| ["4200", "42e0", "4d00", "6400"].iter().any(|pre| p.starts_with(pre)))
         .unwrap_or(true);
     mode_ok && profile_ok
 }
@@ -173,10 +152,7 @@ a=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;p
 a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\na=rtpmap:104 H264/90000\r\na=fmtp:104 packetization-mode=0;profile-level-id=42e01f\r\n";
         let out = select_offer_codecs(offer, &prefs("PCMU,opus"), &prefs("H264,VP8"));
         assert!(out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), "{out}");
-        assert!(
-            out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\n"),
-            "{out}"
-        );
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\n"), "{out}");
         assert!(!out.contains("a=rtpmap:96 "));
         assert!(!out.contains("a=rtcp-fb:96 "));
         assert!(!out.contains("a=fmtp:104 "));
@@ -196,10 +172,7 @@ a=rtpmap:36 H264/90000\r\na=fmtp:36 packetization-mode=1;profile-level-id=4d001f
     fn no_acceptable_codec_leaves_line_untouched() {
         let offer = "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
         let out = select_offer_codecs(offer, &prefs("opus"), &prefs("H264"));
-        assert!(
-            out.contains("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000"),
-            "{out}"
-        );
+        assert!(out.contains("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000"), "{out}");
     }
 
     #[test]

@@ -8,12 +8,10 @@ use std::time::Instant;
 use str0m::IceCreds;
 use tracing::info;
 use weir_core::util::random_alnum;
-use weir_core::{
-    SessionAnswer, SessionError, SessionKind, SessionRequest, SessionSummary, TrickleOutcome,
-};
+use weir_core::{SessionAnswer, SessionError, SessionKind, SessionRequest, SessionSummary, TrickleOutcome};
 use weir_stream::{
-    sink_port, source_port, HubError, PublishRequest, PublishedStream, SinkPort, SourceClaim,
-    SourceKind, SourcePort, StreamError, SubscribeRequest,
+    sink_port, source_port, HubError, PublishRequest, PublishedStream, SinkPort, SourceClaim, SourceKind, SourcePort, StreamError,
+    SubscribeRequest,
 };
 
 use crate::codec::{publisher_codecs, select_offer_codecs};
@@ -44,9 +42,7 @@ impl Shard {
                 let res = match self.sessions.find(&id) {
                     None => Err(SessionError::SessionNotFound),
                     Some(sid) => match self.sessions.get(sid) {
-                        Some(s) if token.as_deref().is_some_and(|t| t != s.token) => {
-                            Err(SessionError::TokenMismatch)
-                        }
+                        Some(s) if token.as_deref().is_some_and(|t| t != s.token) => Err(SessionError::TokenMismatch),
                         Some(_) => {
                             self.close_session(sid, "deleted by signaling", now);
                             Ok(())
@@ -56,20 +52,11 @@ impl Shard {
                 };
                 let _ = reply.send(res);
             }
-            Command::Trickle {
-                id,
-                token,
-                frag,
-                reply,
-            } => {
+            Command::Trickle { id, token, frag, reply } => {
                 let _ = reply.send(self.trickle(&id, &token, &frag, now));
             }
             Command::Stats { id, reply } => {
-                let res = self
-                    .sessions
-                    .find(&id)
-                    .and_then(|s| self.sessions.get(s))
-                    .map(|s| s.stats_json(now));
+                let res = self.sessions.find(&id).and_then(|s| self.sessions.get(s)).map(|s| s.stats_json(now));
                 let _ = reply.send(res.ok_or(SessionError::SessionNotFound));
             }
             Command::Broadcast { req, reply } => {
@@ -101,26 +88,15 @@ impl Shard {
         self.process_work(now);
     }
 
-    fn create_session(
-        &mut self,
-        req: SessionRequest,
-        now: Instant,
-    ) -> Result<SessionAnswer, SessionError> {
+    fn create_session(&mut self, req: SessionRequest, now: Instant) -> Result<SessionAnswer, SessionError> {
         if self.sessions.len() >= self.cfg.max_sessions {
-            return Err(SessionError::Overloaded(format!(
-                "{} sessions (rtc.maxSessions)",
-                self.sessions.len()
-            )));
+            return Err(SessionError::Overloaded(format!("{} sessions (rtc.maxSessions)", self.sessions.len())));
         }
         if req.kind == SessionKind::Echo && !self.cfg.enable_echo {
-            return Err(SessionError::Unsupported(
-                "echo sessions are disabled (rtc.echo=0)".into(),
-            ));
+            return Err(SessionError::Unsupported("echo sessions are disabled (rtc.echo=0)".into()));
         }
         let ufrag = match &req.ice_ufrag {
-            Some(u) if self.sessions.ufrag_in_use(u) => {
-                return Err(SessionError::BadRequest("ice-ufrag already in use".into()))
-            }
+            Some(u) if self.sessions.ufrag_in_use(u) => return Err(SessionError::BadRequest("ice-ufrag already in use".into())),
             Some(u) => u.clone(),
             None => loop {
                 let u = random_alnum(16);
@@ -132,40 +108,18 @@ impl Shard {
         let pwd = req.ice_pwd.clone().unwrap_or_else(|| random_alnum(32));
 
         // The codecs this session is negotiated against, and the offer as negotiated.
-        let stream = self
-            .hub
-            .find(&req.key)
-            .and_then(|s| self.hub.get(s))
-            .filter(|s| s.has_source() || s.is_orphaned());
+        let stream = self.hub.find(&req.key).and_then(|s| self.hub.get(s)).filter(|s| s.has_source() || s.is_orphaned());
         let (codecs, offer) = match req.kind {
             SessionKind::Publish | SessionKind::Echo => (
                 publisher_codecs(&self.cfg.audio_pref, &self.cfg.video_pref),
                 // A publisher is answered with exactly one codec per m-line (`codec.rs`).
                 select_offer_codecs(&req.offer, &self.cfg.audio_pref, &self.cfg.video_pref),
             ),
-            SessionKind::Play => (
-                negotiate::player_codecs(stream.ok_or(SessionError::StreamNotFound)?, &req.offer)?,
-                req.offer.clone(),
-            ),
+            SessionKind::Play => (negotiate::player_codecs(stream.ok_or(SessionError::StreamNotFound)?, &req.offer)?, req.offer.clone()),
         };
-        let Offer {
-            text,
-            sdp,
-            remote_ufrag,
-        } = Offer::parse(offer)?;
-        let (mut rtc, keys) = self.new_rtc(
-            IceCreds {
-                ufrag: ufrag.clone(),
-                pass: pwd,
-            },
-            codecs,
-            &req,
-            now,
-        )?;
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(sdp)
-            .map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        let Offer { text, sdp, remote_ufrag } = Offer::parse(offer)?;
+        let (mut rtc, keys) = self.new_rtc(IceCreds { ufrag: ufrag.clone(), pass: pwd }, codecs, &req, now)?;
+        let answer = rtc.sdp_api().accept_offer(sdp).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let medias = negotiate::medias(&rtc, &text);
         let mut dc = DcState::default();
         if text.lines().any(|l| l.starts_with("m=application")) {
@@ -179,17 +133,11 @@ impl Shard {
             SessionKind::Play => {
                 let stream = stream.ok_or(SessionError::StreamNotFound)?;
                 let rtx = (self.cfg.rtx_cache_packets, self.cfg.rtx_cache_age);
-                (
-                    Role::Player(negotiate::player(&mut rtc, &medias, stream, rtx)?),
-                    Vec::new(),
-                )
+                (Role::Player(negotiate::player(&mut rtc, &medias, stream, rtx)?), Vec::new())
             }
             SessionKind::Echo => {
-                let echo = Echo::negotiated(&rtc, &medias).ok_or_else(|| {
-                    SessionError::NoCommonCodec(
-                        "the echo offer has no sendrecv audio or video".into(),
-                    )
-                })?;
+                let echo = Echo::negotiated(&rtc, &medias)
+                    .ok_or_else(|| SessionError::NoCommonCodec("the echo offer has no sendrecv audio or video".into()))?;
                 (Role::Echo(echo), Vec::new())
             }
         };
@@ -230,21 +178,9 @@ impl Shard {
         let joined = match req.kind {
             SessionKind::Publish => self
                 .hub
-                .claim_source(
-                    &req.key,
-                    SourceClaim {
-                        id: name.clone(),
-                        protocol: req.protocol,
-                        tracks,
-                        kind: SourceKind::Local(id),
-                    },
-                    now,
-                )
+                .claim_source(&req.key, SourceClaim { id: name.clone(), protocol: req.protocol, tracks, kind: SourceKind::Local(id) }, now)
                 .map(|c| Some(c.stream)),
-            SessionKind::Play => self
-                .hub
-                .add_local_sink(&req.key, id, &name, req.protocol)
-                .map(Some),
+            SessionKind::Play => self.hub.add_local_sink(&req.key, id, &name, req.protocol).map(Some),
             SessionKind::Echo => Ok(None),
         };
         match joined {
@@ -260,55 +196,24 @@ impl Shard {
         }
         self.drain_session(id, now);
         info!(session = %name, stream = %req.key, kind = ?req.kind, protocol = req.protocol, peer = ?req.peer, "session created");
-        let sdp = advertise_max_message_size(
-            &answer.to_sdp_string(),
-            self.cfg.datachannel_max_message_size,
-        );
-        Ok(SessionAnswer {
-            id: name,
-            token,
-            sdp,
-            remote_ufrag,
-        })
+        let sdp = advertise_max_message_size(&answer.to_sdp_string(), self.cfg.datachannel_max_message_size);
+        Ok(SessionAnswer { id: name, token, sdp, remote_ufrag })
     }
 
-    fn trickle(
-        &mut self,
-        name: &str,
-        token: &str,
-        frag: &str,
-        now: Instant,
-    ) -> Result<TrickleOutcome, SessionError> {
-        let id = self
-            .sessions
-            .find(name)
-            .ok_or(SessionError::SessionNotFound)?;
-        let sess = self
-            .sessions
-            .get_mut(id)
-            .ok_or(SessionError::SessionNotFound)?;
+    fn trickle(&mut self, name: &str, token: &str, frag: &str, now: Instant) -> Result<TrickleOutcome, SessionError> {
+        let id = self.sessions.find(name).ok_or(SessionError::SessionNotFound)?;
+        let sess = self.sessions.get_mut(id).ok_or(SessionError::SessionNotFound)?;
         if sess.token != token {
             return Err(SessionError::TokenMismatch);
         }
         let frag = SdpFrag::parse(frag);
-        let restart =
-            matches!((&frag.ufrag, &frag.pwd), (Some(u), Some(_)) if *u != sess.remote_ufrag);
+        let restart = matches!((&frag.ufrag, &frag.pwd), (Some(u), Some(_)) if *u != sess.remote_ufrag);
         let outcome = if restart {
             // RFC 8839 section 4.4.1.1.1 / RFC 9725 section 4.4: new credentials on both sides.
-            let (Some(u), Some(p)) = (frag.ufrag, frag.pwd) else {
-                return Err(SessionError::BadRequest(
-                    "ice restart needs ufrag and pwd".into(),
-                ));
-            };
-            let local = IceCreds {
-                ufrag: random_alnum(16),
-                pass: random_alnum(32),
-            };
+            let (Some(u), Some(p)) = (frag.ufrag, frag.pwd) else { return Err(SessionError::BadRequest("ice restart needs ufrag and pwd".into())) };
+            let local = IceCreds { ufrag: random_alnum(16), pass: random_alnum(32) };
             let mut api = sess.rtc.direct_api();
-            api.set_remote_ice_credentials(IceCreds {
-                ufrag: u.clone(),
-                pass: p,
-            });
+            api.set_remote_ice_credentials(IceCreds { ufrag: u.clone(), pass: p });
             api.set_local_ice_credentials(local.clone());
             sess.remote_ufrag = u;
             sess.ice_generation += 1;
@@ -329,44 +234,20 @@ impl Shard {
     }
 
     /// An adapter's source: a port pair whose owner end becomes the stream's source.
-    fn attach_source(
-        &mut self,
-        req: PublishRequest,
-        now: Instant,
-    ) -> Result<(SourcePort, PublishedStream), StreamError> {
-        let name = req
-            .id
-            .unwrap_or_else(|| format!("{}-{}", req.protocol, random_alnum(12)));
+    fn attach_source(&mut self, req: PublishRequest, now: Instant) -> Result<(SourcePort, PublishedStream), StreamError> {
+        let name = req.id.unwrap_or_else(|| format!("{}-{}", req.protocol, random_alnum(12)));
         let (port, end) = source_port(req.capacity, self.ports.clone());
-        let claim = SourceClaim {
-            id: name.clone(),
-            protocol: req.protocol,
-            tracks: req.tracks,
-            kind: SourceKind::Foreign(end),
-        };
+        let claim = SourceClaim { id: name.clone(), protocol: req.protocol, tracks: req.tracks, kind: SourceKind::Foreign(end) };
         let claimed = self.hub.claim_source(&req.key, claim, now)?;
         info!(source = %name, stream = %req.key, protocol = req.protocol, "adapter source attached");
-        Ok((
-            port,
-            PublishedStream {
-                id: name,
-                resumed: claimed.resumed,
-            },
-        ))
+        Ok((port, PublishedStream { id: name, resumed: claimed.resumed }))
     }
 
     /// An adapter's sink: it gets the stream's tracks and cached GOP now, live units after.
-    fn attach_sink(
-        &mut self,
-        req: SubscribeRequest,
-        now: Instant,
-    ) -> Result<SinkPort, StreamError> {
-        let name = req
-            .id
-            .unwrap_or_else(|| format!("{}-{}", req.protocol, random_alnum(12)));
+    fn attach_sink(&mut self, req: SubscribeRequest, now: Instant) -> Result<SinkPort, StreamError> {
+        let name = req.id.unwrap_or_else(|| format!("{}-{}", req.protocol, random_alnum(12)));
         let (port, end) = sink_port(req.capacity, self.ports.clone());
-        self.hub
-            .add_foreign_sink(&req.key, &name, req.protocol, end, now)?;
+        self.hub.add_foreign_sink(&req.key, &name, req.protocol, end, now)?;
         info!(sink = %name, stream = %req.key, protocol = req.protocol, "adapter sink attached");
         Ok(port)
     }

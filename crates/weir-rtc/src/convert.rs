@@ -93,10 +93,7 @@ pub fn media_ext(e: &ExtensionValues) -> MediaExt {
         audio_level: e.audio_level,
         voice_activity: e.voice_activity,
         video_orientation: e.video_orientation.map(|o| o as u8),
-        capture_time: e.abs_capture_time.map(|a| CaptureTime {
-            at: a.capture_time,
-            clock_offset: a.clock_offset,
-        }),
+        capture_time: e.abs_capture_time.map(|a| CaptureTime { at: a.capture_time, clock_offset: a.clock_offset }),
     }
 }
 
@@ -111,10 +108,7 @@ pub fn extension_values(e: &MediaExt) -> ExtensionValues {
             2 => VideoOrientation::Deg180,
             _ => VideoOrientation::Deg90,
         }),
-        abs_capture_time: e.capture_time.map(|c| AbsCaptureTime {
-            capture_time: c.at,
-            clock_offset: c.clock_offset,
-        }),
+        abs_capture_time: e.capture_time.map(|c| AbsCaptureTime { capture_time: c.at, clock_offset: c.clock_offset }),
         ..Default::default()
     }
 }
@@ -135,11 +129,7 @@ mod tests {
             let Some(desc) = track_desc(p) else { continue };
             let back = payload_params(&desc, p.pt(), p.resend()).unwrap();
             assert_eq!(back.spec(), p.spec(), "{desc:?}");
-            assert_eq!(
-                cfg.match_params(back).map(|m| m.pt()),
-                Some(p.pt()),
-                "{desc:?}"
-            );
+            assert_eq!(cfg.match_params(back).map(|m| m.pt()), Some(p.pt()), "{desc:?}");
             n += 1;
         }
         assert!(n >= 8, "{n} codecs checked");
@@ -147,18 +137,8 @@ mod tests {
 
     #[test]
     fn extensions_round_trip() {
-        for o in [
-            VideoOrientation::Deg0,
-            VideoOrientation::Deg90,
-            VideoOrientation::Deg180,
-            VideoOrientation::Deg270,
-        ] {
-            let e = ExtensionValues {
-                video_orientation: Some(o),
-                audio_level: Some(-30),
-                voice_activity: Some(true),
-                ..Default::default()
-            };
+        for o in [VideoOrientation::Deg0, VideoOrientation::Deg90, VideoOrientation::Deg180, VideoOrientation::Deg270] {
+            let e = ExtensionValues { video_orientation: Some(o), audio_level: Some(-30), voice_activity: Some(true), ..Default::default() };
             let back = extension_values(&media_ext(&e));
             assert_eq!(back.video_orientation, Some(o));
             assert_eq!(back.audio_level, Some(-30));

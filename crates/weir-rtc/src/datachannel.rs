@@ -89,16 +89,10 @@ impl DcState {
     /// A channel opened (in-band by the peer, or one of ours becoming usable). True when it is a
     /// channel the peer opened, false for our pre-created negotiated ones.
     pub fn on_open(&mut self, rtc: &mut Rtc, id: ChannelId, label: &str) -> bool {
-        let sctp_id = rtc
-            .direct_api()
-            .sctp_stream_id_by_channel_id(id)
-            .unwrap_or(u16::MAX);
+        let sctp_id = rtc.direct_api().sctp_stream_id_by_channel_id(id).unwrap_or(u16::MAX);
         let (ordered, reliable) = rtc
             .channel(id)
-            .and_then(|c| {
-                c.config()
-                    .map(|c| (c.ordered, matches!(c.reliability, Reliability::Reliable)))
-            })
+            .and_then(|c| c.config().map(|c| (c.ordered, matches!(c.reliability, Reliability::Reliable))))
             .unwrap_or((true, true));
         if let Some(ch) = self.channels.iter_mut().find(|c| c.id == id) {
             // One of the pre-created negotiated channels: it is usable once the peer uses it.
@@ -160,9 +154,7 @@ impl DcState {
     }
 
     pub fn enqueue(&mut self, ch: usize, binary: bool, data: Arc<[u8]>, bound: usize) -> Enqueued {
-        let Some(c) = self.channels.get_mut(ch) else {
-            return Enqueued::NoChannel;
-        };
+        let Some(c) = self.channels.get_mut(ch) else { return Enqueued::NoChannel };
         if c.queued_bytes + data.len() > bound {
             return if c.reliable {
                 self.counters.closed_slow += 1;
@@ -180,9 +172,7 @@ impl DcState {
 
     /// Moves queued messages of channel `ch` into SCTP while it accepts them.
     pub fn flush(&mut self, rtc: &mut Rtc, ch: usize) {
-        let Some(c) = self.channels.get_mut(ch) else {
-            return;
-        };
+        let Some(c) = self.channels.get_mut(ch) else { return };
         while let Some((binary, data)) = c.queue.front() {
             let Some(mut channel) = rtc.channel(c.id) else {
                 // Gone underneath us: forget what was queued.

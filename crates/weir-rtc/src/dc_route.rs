@@ -18,12 +18,8 @@ impl Shard {
     /// A message arrived on a session's DataChannel: relay it inside the stream.
     pub(crate) fn on_channel_data(&mut self, id: SessionId, data: ChannelData, now: Instant) {
         let max = self.cfg.datachannel_max_message_size;
-        let Some((sess, mut out)) = self.session_out(id) else {
-            return;
-        };
-        let Some(label) = sess.dc.on_data(data.id, data.data.len()) else {
-            return;
-        };
+        let Some((sess, mut out)) = self.session_out(id) else { return };
+        let Some(label) = sess.dc.on_data(data.id, data.data.len()) else { return };
         if data.data.len() > max {
             // Over the advertised a=max-message-size: only this channel is closed (RFC 8841
             // section 6.1 leaves the reaction to the receiver).
@@ -60,21 +56,10 @@ impl Shard {
 
     /// Queues a message on the best channel of a session. Returns false when the session has no
     /// open channel or the message was dropped.
-    fn deliver(
-        &mut self,
-        id: SessionId,
-        label: Option<&str>,
-        binary: bool,
-        payload: Arc<[u8]>,
-        now: Instant,
-    ) -> bool {
+    fn deliver(&mut self, id: SessionId, label: Option<&str>, binary: bool, payload: Arc<[u8]>, now: Instant) -> bool {
         let bound = self.cfg.datachannel_buffer_bytes;
-        let Some((sess, mut out)) = self.session_out(id) else {
-            return false;
-        };
-        let Some(ch) = sess.dc.target(label) else {
-            return false;
-        };
+        let Some((sess, mut out)) = self.session_out(id) else { return false };
+        let Some(ch) = sess.dc.target(label) else { return false };
         let queued = match sess.dc.enqueue(ch, binary, payload, bound) {
             Enqueued::Queued => {
                 sess.dc.flush(&mut sess.rtc, ch);
@@ -95,21 +80,10 @@ impl Shard {
     }
 
     /// `broadcastMessage`: a server message for the DataChannels of a stream's sessions.
-    pub(crate) fn broadcast(
-        &mut self,
-        req: BroadcastRequest,
-        now: Instant,
-    ) -> Result<usize, SessionError> {
-        let st = self
-            .hub
-            .find(&req.key)
-            .and_then(|s| self.hub.get(s))
-            .ok_or(SessionError::StreamNotFound)?;
+    pub(crate) fn broadcast(&mut self, req: BroadcastRequest, now: Instant) -> Result<usize, SessionError> {
+        let st = self.hub.find(&req.key).and_then(|s| self.hub.get(s)).ok_or(SessionError::StreamNotFound)?;
         let mut targets: Vec<SessionId> = Vec::new();
-        if matches!(
-            req.target,
-            BroadcastTarget::Publisher | BroadcastTarget::All
-        ) {
+        if matches!(req.target, BroadcastTarget::Publisher | BroadcastTarget::All) {
             targets.extend(st.local_source());
         }
         if matches!(req.target, BroadcastTarget::Players | BroadcastTarget::All) {
@@ -129,15 +103,8 @@ impl Shard {
     }
 
     /// A channel's queue can take more (str0m's BufferedAmountLow).
-    pub(crate) fn on_channel_flush(
-        &mut self,
-        id: SessionId,
-        cid: str0m::channel::ChannelId,
-        now: Instant,
-    ) {
-        let Some((sess, mut out)) = self.session_out(id) else {
-            return;
-        };
+    pub(crate) fn on_channel_flush(&mut self, id: SessionId, cid: str0m::channel::ChannelId, now: Instant) {
+        let Some((sess, mut out)) = self.session_out(id) else { return };
         if let Some(ch) = sess.dc.position(cid) {
             sess.dc.flush(&mut sess.rtc, ch);
             sess.drain(now, &mut out);

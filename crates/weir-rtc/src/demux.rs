@@ -101,10 +101,7 @@ mod tests {
 
     #[test]
     fn extracts_server_ufrag() {
-        assert_eq!(
-            stun_local_ufrag(&binding_request("6pk11386:J8X7")),
-            Some("6pk11386")
-        );
+        assert_eq!(stun_local_ufrag(&binding_request("6pk11386:J8X7")), Some("6pk11386"));
         assert_eq!(stun_local_ufrag(&binding_request("abc")), Some("abc"));
         assert_eq!(stun_local_ufrag(&binding_request(":x")), None);
     }

@@ -30,12 +30,7 @@ impl Shard {
             }
             // The pool is worth its hand-over only for a turn with enough players to write.
             let parallel = self.pool.is_some() && {
-                let players: usize = self
-                    .fanout_streams
-                    .iter()
-                    .filter_map(|&s| self.hub.get(s))
-                    .map(|s| s.local_sinks().len())
-                    .sum();
+                let players: usize = self.fanout_streams.iter().filter_map(|&s| self.hub.get(s)).map(|s| s.local_sinks().len()).sum();
                 players + self.media_written.len() >= self.cfg.egress_min_players
             };
             if parallel {
@@ -54,22 +49,13 @@ impl Shard {
         let streams = std::mem::take(&mut self.fanout_streams);
         for &sid in &streams {
             let items = self.hub.take_fanout(sid);
-            let Shard {
-                hub,
-                sessions,
-                net,
-                timers,
-                work,
-                ..
-            } = self;
+            let Shard { hub, sessions, net, timers, work, .. } = self;
             let mut out = ThreadOut { net, timers, work };
             if let Some(stream) = hub.get(sid) {
                 let routes = Routes::of(stream.tracks());
                 let mut wants = false;
                 for &p in stream.local_sinks() {
-                    let Some(sess) = sessions.get_mut(p) else {
-                        continue;
-                    };
+                    let Some(sess) = sessions.get_mut(p) else { continue };
                     let (written, w) = write_fanout(sess, &items, stream.tracks(), &routes, now);
                     wants |= w;
                     if std::mem::take(&mut sess.media_written) || written {
@@ -84,13 +70,7 @@ impl Shard {
         }
         self.fanout_streams = streams;
         for id in std::mem::take(&mut self.media_written) {
-            let Shard {
-                sessions,
-                net,
-                timers,
-                work,
-                ..
-            } = self;
+            let Shard { sessions, net, timers, work, .. } = self;
             if let Some(sess) = sessions.get_mut(id) {
                 if std::mem::take(&mut sess.media_written) {
                     sess.send_written(now, &mut ThreadOut { net, timers, work });
@@ -107,8 +87,7 @@ impl Shard {
         // leave first: the workers send at once, and a player must not see its packets reordered.
         self.net.flush();
         self.media_written.clear();
-        let mut queued: Vec<(StreamId, Vec<FanoutItem>)> =
-            Vec::with_capacity(self.fanout_streams.len());
+        let mut queued: Vec<(StreamId, Vec<FanoutItem>)> = Vec::with_capacity(self.fanout_streams.len());
         for &sid in &self.fanout_streams {
             queued.push((sid, self.hub.take_fanout(sid)));
         }
@@ -134,13 +113,7 @@ impl Shard {
             for sess in self.sessions.iter_mut() {
                 let mine = sess
                     .stream
-                    .and_then(|sid| {
-                        of_slot
-                            .get(sid.index())
-                            .copied()
-                            .filter(|&i| i != u32::MAX)
-                            .map(|i| (sid, i as usize))
-                    })
+                    .and_then(|sid| of_slot.get(sid.index()).copied().filter(|&i| i != u32::MAX).map(|i| (sid, i as usize)))
                     .filter(|&(sid, i)| streams[i].0 == sid && matches!(sess.role, Role::Player(_)))
                     .map(|(_, i)| i);
                 if mine.is_some() || sess.media_written {
@@ -170,10 +143,7 @@ impl Shard {
         for chunk in chunks {
             self.timers.extend(chunk.timers);
             self.work.extend(chunk.work);
-            self.net.batch.counts += SendCounts {
-                pooled: chunk.sent.datagrams,
-                ..chunk.sent
-            };
+            self.net.batch.counts += SendCounts { pooled: chunk.sent.datagrams, ..chunk.sent };
             for sid in chunk.result {
                 // At most once per keyframeRequestIntervalMS per stream.
                 self.request_keyframe(sid, now);

@@ -15,10 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use str0m::config::{CryptoProvider, DtlsCert};
-use str0m::crypto::dtls::{
-    DtlsImplError, DtlsInstance, DtlsOutput, DtlsProvider, DtlsVersion, ProtocolVersion,
-    SrtpProfile,
-};
+use str0m::crypto::dtls::{DtlsImplError, DtlsInstance, DtlsOutput, DtlsProvider, DtlsVersion, ProtocolVersion, SrtpProfile};
 use str0m::crypto::CryptoError;
 
 /// The keying material of one DTLS association and what is needed to read it.
@@ -35,26 +32,12 @@ impl DtlsSrtpKeys {
     /// Our sending SRTP context (RFC 3711 key derivation); `None` for a profile weir-srtp does
     /// not implement.
     pub fn local_sender(&self) -> Option<weir_srtp::SrtpSender> {
-        use weir_srtp::{
-            derive_context, Side, SrtpCmSha1, SrtpSender, LABEL_RTP_KEY, LABEL_RTP_SALT,
-        };
-        let gcm = |key_len| {
-            derive_context(
-                &self.material,
-                key_len,
-                self.we_are_client,
-                Side::Local,
-                LABEL_RTP_KEY,
-                LABEL_RTP_SALT,
-            )
-        };
+        use weir_srtp::{derive_context, Side, SrtpCmSha1, SrtpSender, LABEL_RTP_KEY, LABEL_RTP_SALT};
+        let gcm = |key_len| derive_context(&self.material, key_len, self.we_are_client, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT);
         match self.profile {
             SrtpProfile::AEAD_AES_128_GCM => gcm(16).map(SrtpSender::Gcm),
             SrtpProfile::AEAD_AES_256_GCM => gcm(32).map(SrtpSender::Gcm),
-            SrtpProfile::AES128_CM_SHA1_80 => {
-                SrtpCmSha1::from_keying_material(&self.material, self.we_are_client, Side::Local)
-                    .map(|s| SrtpSender::CmSha1(Box::new(s)))
-            }
+            SrtpProfile::AES128_CM_SHA1_80 => SrtpCmSha1::from_keying_material(&self.material, self.we_are_client, Side::Local).map(|s| SrtpSender::CmSha1(Box::new(s))),
             _ => None,
         }
     }
@@ -85,13 +68,8 @@ pub fn provider() -> Arc<CryptoProvider> {
     PROVIDER
         .get_or_init(|| {
             let base = str0m::crypto::from_feature_flags();
-            let dtls: &'static CapturingDtlsProvider = Box::leak(Box::new(CapturingDtlsProvider {
-                inner: base.dtls_provider,
-            }));
-            Arc::new(CryptoProvider {
-                dtls_provider: dtls,
-                ..base
-            })
+            let dtls: &'static CapturingDtlsProvider = Box::leak(Box::new(CapturingDtlsProvider { inner: base.dtls_provider }));
+            Arc::new(CryptoProvider { dtls_provider: dtls, ..base })
         })
         .clone()
 }
@@ -106,13 +84,7 @@ impl DtlsProvider for CapturingDtlsProvider {
         self.inner.generate_certificate()
     }
 
-    fn new_dtls(
-        &self,
-        cert: &DtlsCert,
-        now: Instant,
-        version: DtlsVersion,
-        mtu: Option<usize>,
-    ) -> Result<Box<dyn DtlsInstance>, CryptoError> {
+    fn new_dtls(&self, cert: &DtlsCert, now: Instant, version: DtlsVersion, mtu: Option<usize>) -> Result<Box<dyn DtlsInstance>, CryptoError> {
         let inner = self.inner.new_dtls(cert, now, version, mtu)?;
         Ok(match NEXT.with(|n| n.borrow_mut().take()) {
             Some(slot) => Box::new(CapturingDtls { inner, slot }),
@@ -143,11 +115,7 @@ impl DtlsInstance for CapturingDtls {
     fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
         let out = self.inner.poll_output(buf);
         if let DtlsOutput::KeyingMaterial(km, profile) = &out {
-            let _ = self.slot.set(DtlsSrtpKeys {
-                material: km.as_ref().to_vec(),
-                profile: *profile,
-                we_are_client: self.inner.is_active(),
-            });
+            let _ = self.slot.set(DtlsSrtpKeys { material: km.as_ref().to_vec(), profile: *profile, we_are_client: self.inner.is_active() });
         }
         out
     }

@@ -29,9 +29,7 @@ fn h264(p: &[u8]) -> bool {
     const IDR: u8 = 5;
     const SPS: u8 = 7;
     let is_key = |t: u8| t == IDR || t == SPS;
-    let Some(&first) = p.first() else {
-        return false;
-    };
+    let Some(&first) = p.first() else { return false };
     match first & 0x1f {
         24 => {
             // STAP-A: [hdr][size16][nal]...
@@ -148,16 +146,10 @@ mod tests {
         assert!(starts_keyframe(VideoCodec::H264, &[0x67, 0x42])); // SPS
         assert!(starts_keyframe(VideoCodec::H264, &[0x65, 0x88])); // IDR
         assert!(!starts_keyframe(VideoCodec::H264, &[0x41, 0x9a])); // non-IDR slice
-                                                                    // STAP-A with SPS then PPS.
-        assert!(starts_keyframe(
-            VideoCodec::H264,
-            &[0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce]
-        ));
+        // STAP-A with SPS then PPS.
+        assert!(starts_keyframe(VideoCodec::H264, &[0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce]));
         // STAP-A with only PPS.
-        assert!(!starts_keyframe(
-            VideoCodec::H264,
-            &[0x78, 0, 2, 0x68, 0xce]
-        ));
+        assert!(!starts_keyframe(VideoCodec::H264, &[0x78, 0, 2, 0x68, 0xce]));
         // FU-A start of IDR, and a continuation of it.
         assert!(starts_keyframe(VideoCodec::H264, &[0x7c, 0x85, 0]));
         assert!(!starts_keyframe(VideoCodec::H264, &[0x7c, 0x05, 0]));
@@ -166,19 +158,10 @@ mod tests {
     #[test]
     fn vp8_key_and_delta() {
         // X=1, S=1, PID=0; I=1 with 15-bit picture id; payload header P=0.
-        assert!(starts_keyframe(
-            VideoCodec::Vp8,
-            &[0x90, 0x80, 0x81, 0x23, 0x10]
-        ));
-        assert!(!starts_keyframe(
-            VideoCodec::Vp8,
-            &[0x90, 0x80, 0x81, 0x23, 0x11]
-        ));
+        assert!(starts_keyframe(VideoCodec::Vp8, &[0x90, 0x80, 0x81, 0x23, 0x10]));
+        assert!(!starts_keyframe(VideoCodec::Vp8, &[0x90, 0x80, 0x81, 0x23, 0x11]));
         // Not the start of a partition.
-        assert!(!starts_keyframe(
-            VideoCodec::Vp8,
-            &[0x80, 0x80, 0x81, 0x23, 0x10]
-        ));
+        assert!(!starts_keyframe(VideoCodec::Vp8, &[0x80, 0x80, 0x81, 0x23, 0x10]));
         // Minimal descriptor without extension.
         assert!(starts_keyframe(VideoCodec::Vp8, &[0x10, 0x9c]));
     }
@@ -196,13 +179,7 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let codecs = [
-            VideoCodec::H264,
-            VideoCodec::H265,
-            VideoCodec::Vp8,
-            VideoCodec::Vp9,
-            VideoCodec::Av1,
-        ];
+        let codecs = [VideoCodec::H264, VideoCodec::H265, VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::Av1];
         let mut seed = 0x1234_5678_u32;
         for len in 0..64 {
             let data: Vec<u8> = (0..len)

@@ -24,17 +24,11 @@ pub(crate) struct Sockets {
 /// Binds `addr`; a wildcard IPv4 address becomes a dual-stack `[::]` socket where the system
 /// allows it, so IPv6 peers work on the same port.
 fn bind_socket(addr: SocketAddr, ty: Type) -> io::Result<Socket> {
-    let proto = if ty == Type::DGRAM {
-        SockProto::UDP
-    } else {
-        SockProto::TCP
-    };
+    let proto = if ty == Type::DGRAM { SockProto::UDP } else { SockProto::TCP };
     if addr.ip() == IpAddr::from([0, 0, 0, 0]) {
         let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), addr.port());
         if let Ok(s) = Socket::new(Domain::IPV6, ty, Some(proto)) {
-            let ok = s.set_only_v6(false).is_ok()
-                && s.set_reuse_address(true).is_ok()
-                && s.bind(&v6.into()).is_ok();
+            let ok = s.set_only_v6(false).is_ok() && s.set_reuse_address(true).is_ok() && s.bind(&v6.into()).is_ok();
             if ok {
                 return Ok(s);
             }
@@ -51,9 +45,8 @@ impl Sockets {
         let udp = match cfg.udp_bind {
             None => None,
             Some(addr) => {
-                let s = bind_socket(addr, Type::DGRAM).map_err(|e| {
-                    io::Error::new(e.kind(), format!("binding UDP media port {addr}: {e}"))
-                })?;
+                let s = bind_socket(addr, Type::DGRAM)
+                    .map_err(|e| io::Error::new(e.kind(), format!("binding UDP media port {addr}: {e}")))?;
                 // Large kernel buffers absorb bursts (keyframes, fast start) to many players.
                 let _ = s.set_recv_buffer_size(8 << 20);
                 let _ = s.set_send_buffer_size(8 << 20);
@@ -64,9 +57,8 @@ impl Sockets {
         let tcp = match cfg.tcp_bind {
             None => None,
             Some(addr) => {
-                let s = bind_socket(addr, Type::STREAM).map_err(|e| {
-                    io::Error::new(e.kind(), format!("binding ICE-TCP media port {addr}: {e}"))
-                })?;
+                let s = bind_socket(addr, Type::STREAM)
+                    .map_err(|e| io::Error::new(e.kind(), format!("binding ICE-TCP media port {addr}: {e}")))?;
                 s.listen(1024)?;
                 s.set_nonblocking(true)?;
                 Some(s.into())
@@ -120,29 +112,17 @@ pub(crate) struct NetView<'a> {
 impl NetView<'_> {
     /// Queues a UDP datagram in `batch` (sent by [`UdpBatch::flush`]) or frames a TCP one onto
     /// its connection's queue.
-    fn route(
-        &self,
-        proto: Protocol,
-        destination: SocketAddr,
-        contents: Vec<u8>,
-        batch: &mut UdpBatch,
-    ) {
+    fn route(&self, proto: Protocol, destination: SocketAddr, contents: Vec<u8>, batch: &mut UdpBatch) {
         match proto {
             Protocol::Udp => {
                 let Some(fd) = self.udp_fd else { return };
-                let dest = if self.udp_dual_stack {
-                    v6_mapped(destination)
-                } else {
-                    destination
-                };
+                let dest = if self.udp_dual_stack { v6_mapped(destination) } else { destination };
                 if batch.push(socket2::SockAddr::from(dest), contents) {
                     batch.flush(fd);
                 }
             }
             _ => {
-                let Some(conn) = self.tcp.get(&destination) else {
-                    return;
-                };
+                let Some(conn) = self.tcp.get(&destination) else { return };
                 if let Some(frame) = rfc4571_frame(&contents) {
                     if conn.tx.try_send(frame).is_err() {
                         batch.counts.drops += 1;
@@ -162,21 +142,12 @@ impl Net {
             }
             None => (None, false),
         };
-        Ok(Net {
-            udp,
-            udp_dual_stack,
-            tcp: HashMap::new(),
-            batch: UdpBatch::with_capacity(),
-        })
+        Ok(Net { udp, udp_dual_stack, tcp: HashMap::new(), batch: UdpBatch::with_capacity() })
     }
 
     pub(crate) fn view(&self) -> NetView<'_> {
         use std::os::fd::AsRawFd;
-        NetView {
-            udp_fd: self.udp.as_ref().map(|u| u.as_raw_fd()),
-            udp_dual_stack: self.udp_dual_stack,
-            tcp: &self.tcp,
-        }
+        NetView { udp_fd: self.udp.as_ref().map(|u| u.as_raw_fd()), udp_dual_stack: self.udp_dual_stack, tcp: &self.tcp }
     }
 
     /// Queues a datagram. UDP datagrams are sent in batches by [`Net::flush`]; the engine
@@ -188,11 +159,7 @@ impl Net {
     fn route(&mut self, proto: Protocol, destination: SocketAddr, contents: Vec<u8>) {
         use std::os::fd::AsRawFd;
         // Not `self.view()`: the batch is borrowed mutably beside the socket and the connections.
-        let view = NetView {
-            udp_fd: self.udp.as_ref().map(|u| u.as_raw_fd()),
-            udp_dual_stack: self.udp_dual_stack,
-            tcp: &self.tcp,
-        };
+        let view = NetView { udp_fd: self.udp.as_ref().map(|u| u.as_raw_fd()), udp_dual_stack: self.udp_dual_stack, tcp: &self.tcp };
         view.route(proto, destination, contents, &mut self.batch);
     }
 
@@ -223,10 +190,7 @@ pub(crate) struct WorkerNet<'a> {
 
 impl<'a> WorkerNet<'a> {
     pub(crate) fn new(view: NetView<'a>) -> Self {
-        WorkerNet {
-            view,
-            batch: UdpBatch::with_capacity(),
-        }
+        WorkerNet { view, batch: UdpBatch::with_capacity() }
     }
 
     pub(crate) fn flush(&mut self) {
@@ -239,8 +203,7 @@ impl<'a> WorkerNet<'a> {
 
 impl Transmitter for WorkerNet<'_> {
     fn transmit(&mut self, t: Transmit) {
-        self.view
-            .route(t.proto, t.destination, t.contents.into(), &mut self.batch);
+        self.view.route(t.proto, t.destination, t.contents.into(), &mut self.batch);
     }
     fn datagram(&mut self, proto: Protocol, dest: SocketAddr, data: Vec<u8>) {
         self.batch.counts.direct += 1;
@@ -277,10 +240,7 @@ pub(crate) struct ReceivedBatch {
 
 impl ReceivedBatch {
     pub(crate) fn new() -> Self {
-        Self {
-            buf: vec![0; RECV_BATCH * MAX_DATAGRAM],
-            meta: Vec::with_capacity(RECV_BATCH),
-        }
+        Self { buf: vec![0; RECV_BATCH * MAX_DATAGRAM], meta: Vec::with_capacity(RECV_BATCH) }
     }
     pub(crate) fn clear(&mut self) {
         self.meta.clear();

@@ -221,50 +221,24 @@ impl Session {
     /// advertised candidate of the same family. The socket is bound to a wildcard address, and
     /// behind NAT the advertised address is not even ours, so the real destination cannot be used.
     pub fn local_addr_for(&self, tcp: bool, source: SocketAddr) -> Option<SocketAddr> {
-        let list = if tcp {
-            &self.local_tcp
-        } else {
-            &self.local_udp
-        };
-        list.iter()
-            .find(|a| a.is_ipv4() == source.is_ipv4())
-            .or(list.first())
-            .copied()
+        let list = if tcp { &self.local_tcp } else { &self.local_udp };
+        list.iter().find(|a| a.is_ipv4() == source.is_ipv4()).or(list.first()).copied()
     }
 
     /// Feeds one datagram to the `Rtc` and drains what it produces. Runs on the engine thread
     /// or an egress worker; the engine's tables are updated by the caller.
-    pub(crate) fn receive(
-        &mut self,
-        tcp: bool,
-        src: SocketAddr,
-        data: &[u8],
-        now: Instant,
-        out: &mut impl PeerOutput,
-    ) -> Taken {
-        let Some(destination) = self.local_addr_for(tcp, src) else {
-            return Taken::Other;
-        };
+    pub(crate) fn receive(&mut self, tcp: bool, src: SocketAddr, data: &[u8], now: Instant, out: &mut impl PeerOutput) -> Taken {
+        let Some(destination) = self.local_addr_for(tcp, src) else { return Taken::Other };
         let Ok(contents) = data.try_into() else {
             self.counters.bad_packets += 1;
             return Taken::Other;
         };
         let stun = is_stun(data);
         let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto,
-                source: src,
-                destination,
-                contents,
-            },
-        );
+        let input = Input::Receive(now, Receive { proto, source: src, destination, contents });
         // str0m promises not to panic on network input; if a bug breaks that promise, only this
         // session dies (its Rtc is discarded), never the thread serving everyone else.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.rtc.handle_input(input)
-        })) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rtc.handle_input(input))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 self.counters.bad_packets += 1;
@@ -272,10 +246,7 @@ impl Session {
             }
             Err(_) => {
                 warn!(session = %self.id, stream = %self.key, "WebRTC stack panicked on input; closing the session");
-                out.work(Work::Close(
-                    self.handle,
-                    "internal error in the WebRTC stack",
-                ));
+                out.work(Work::Close(self.handle, "internal error in the WebRTC stack"));
                 return Taken::Dead;
             }
         }
@@ -313,17 +284,9 @@ impl Session {
     /// 8445 section 7.3): str0m drops a forged one silently, so the engine checks too, else anyone
     /// who learned a session's ufrag could keep it alive or attach addresses to it.
     pub(crate) fn stun_request_authenticated(&mut self, data: &[u8]) -> bool {
-        let Ok(msg) = weir_turn::stun::Message::parse(data) else {
-            return false;
-        };
+        let Ok(msg) = weir_turn::stun::Message::parse(data) else { return false };
         msg.class == weir_turn::stun::Class::Request
-            && msg.verify_integrity(
-                self.rtc
-                    .direct_api()
-                    .local_ice_credentials()
-                    .pass
-                    .as_bytes(),
-            )
+            && msg.verify_integrity(self.rtc.direct_api().local_ice_credentials().pass.as_bytes())
     }
 
     /// Feeds `Input::Timeout(now)`: str0m's periodic work (RTCP, NACK, stats) and the release of
@@ -359,8 +322,7 @@ impl Session {
     pub(crate) fn drain(&mut self, now: Instant, out: &mut impl PeerOutput) {
         let id = self.handle;
         loop {
-            let polled =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rtc.poll_output()));
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rtc.poll_output()));
             let Ok(polled) = polled else {
                 warn!(session = %self.id, stream = %self.key, "WebRTC stack panicked; closing the session");
                 out.work(Work::Close(id, "internal error in the WebRTC stack"));
@@ -407,14 +369,10 @@ impl Session {
                 out.work(Work::Rtp(id, p));
             }
             Event::KeyframeRequest(r) => out.work(Work::KeyframeRequest(id, r)),
-            Event::MediaIngressStats(s)
-                if self.ingress.len() < 8 || self.ingress.contains_key(&s.mid) =>
-            {
+            Event::MediaIngressStats(s) if self.ingress.len() < 8 || self.ingress.contains_key(&s.mid) => {
                 self.ingress.insert(s.mid, s);
             }
-            Event::MediaEgressStats(s)
-                if self.egress.len() < 8 || self.egress.contains_key(&s.mid) =>
-            {
+            Event::MediaEgressStats(s) if self.egress.len() < 8 || self.egress.contains_key(&s.mid) => {
                 self.egress.insert(s.mid, s);
             }
             Event::Closed => out.work(Work::Close(id, "peer closed the connection")),

@@ -17,9 +17,7 @@ use crate::udp_batch::SendCounts;
 /// The egress pool for `threads` (0: one per available core); `None` for a single thread.
 pub(crate) fn egress_pool(threads: usize) -> io::Result<Option<rayon::ThreadPool>> {
     let threads = match threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     };
     if threads <= 1 {
@@ -55,19 +53,10 @@ pub(crate) fn on_pool<T: Send, R: Send>(
         targets
             .par_chunks_mut(chunk)
             .map(|chunk| {
-                let mut out = WorkerOut {
-                    net: WorkerNet::new(view),
-                    timers: Vec::new(),
-                    work: Vec::new(),
-                };
+                let mut out = WorkerOut { net: WorkerNet::new(view), timers: Vec::new(), work: Vec::new() };
                 let result = each(chunk, &mut out);
                 out.net.flush();
-                PoolChunk {
-                    timers: out.timers,
-                    work: out.work,
-                    sent: out.net.batch.counts,
-                    result,
-                }
+                PoolChunk { timers: out.timers, work: out.work, sent: out.net.batch.counts, result }
             })
             .collect()
     })
@@ -124,23 +113,14 @@ impl Shard {
         let mut new_addrs: Vec<(SocketAddr, SessionId)> = Vec::new();
         for i in 0..received.len() {
             let (src, data) = received.get(i);
-            let id = self
-                .sessions
-                .route(false, src, data)
-                .or_else(|| new_addrs.iter().find(|a| a.0 == src).map(|a| a.1));
+            let id = self.sessions.route(false, src, data).or_else(|| new_addrs.iter().find(|a| a.0 == src).map(|a| a.1));
             let Some(id) = id else {
                 self.answer_unrouted(false, src, data);
                 continue;
             };
             routed.push((id, i));
-            if crate::demux::is_stun(data)
-                && !self.sessions.is_bound(false, src)
-                && !new_addrs.iter().any(|a| a.0 == src)
-            {
-                let authenticated = self
-                    .sessions
-                    .get_mut(id)
-                    .is_some_and(|s| s.stun_request_authenticated(data));
+            if crate::demux::is_stun(data) && !self.sessions.is_bound(false, src) && !new_addrs.iter().any(|a| a.0 == src) {
+                let authenticated = self.sessions.get_mut(id).is_some_and(|s| s.stun_request_authenticated(data));
                 if authenticated {
                     new_addrs.push((src, id));
                 }
@@ -161,10 +141,7 @@ impl Shard {
         let mut groups = routed.chunk_by(|a, b| a.0 == b.0).peekable();
         let mut targets: Vec<(&mut Session, &[(SessionId, usize)])> = Vec::new();
         for sess in self.sessions.iter_mut() {
-            while groups
-                .peek()
-                .is_some_and(|g| g[0].0.index() < sess.handle.index())
-            {
+            while groups.peek().is_some_and(|g| g[0].0.index() < sess.handle.index()) {
                 groups.next(); // a closed session's datagrams
             }
             let Some(&group) = groups.peek() else { break };

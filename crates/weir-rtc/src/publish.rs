@@ -45,19 +45,13 @@ impl Publisher {
     /// The stream tracks a publisher's accepted offer gives: its first receiving audio m-line,
     /// then its first receiving video m-line, each with the codec it negotiated.
     /// `medias` are (mid, kind, we receive, we send) by the offer's order.
-    pub(crate) fn negotiated(
-        rtc: &Rtc,
-        medias: &[(Mid, RtcKind, bool, bool)],
-    ) -> Result<(Publisher, Vec<TrackDesc>), SessionError> {
+    pub(crate) fn negotiated(rtc: &Rtc, medias: &[(Mid, RtcKind, bool, bool)]) -> Result<(Publisher, Vec<TrackDesc>), SessionError> {
         let mut chosen: Vec<(Mid, PayloadParams, TrackDesc)> = Vec::new();
         for want in [MediaKind::Audio, MediaKind::Video] {
-            let found = medias
-                .iter()
-                .filter(|m| m.2 && media_kind(m.1) == want)
-                .find_map(|&(mid, ..)| {
-                    let params = crate::negotiate::negotiated(rtc, mid).into_iter().next()?;
-                    Some((mid, params, track_desc(&params)?))
-                });
+            let found = medias.iter().filter(|m| m.2 && media_kind(m.1) == want).find_map(|&(mid, ..)| {
+                let params = crate::negotiate::negotiated(rtc, mid).into_iter().next()?;
+                Some((mid, params, track_desc(&params)?))
+            });
             chosen.extend(found);
         }
         if chosen.is_empty() {
@@ -77,13 +71,7 @@ impl Publisher {
             })
             .collect();
         let descs = chosen.into_iter().map(|(_, _, d)| d).collect();
-        Ok((
-            Publisher {
-                tracks,
-                ssrcs: Vec::new(),
-            },
-            descs,
-        ))
+        Ok((Publisher { tracks, ssrcs: Vec::new() }, descs))
     }
 
     /// The track of a packet's SSRC (asked of str0m the first time).
@@ -117,24 +105,16 @@ impl Publisher {
 impl Shard {
     /// A publisher's RTP packet, decrypted by str0m: into its stream as a media unit.
     pub(crate) fn on_publisher_rtp(&mut self, id: SessionId, pkt: RtpPacket, now: Instant) {
-        let Some(sess) = self.sessions.get_mut(id) else {
-            return;
-        };
+        let Some(sess) = self.sessions.get_mut(id) else { return };
         let Some(stream) = sess.stream else { return };
-        let Role::Publisher(publisher) = &mut sess.role else {
-            return;
-        };
-        let Some(track) = publisher.track_of(pkt.header.ssrc, &mut sess.rtc) else {
-            return;
-        };
+        let Role::Publisher(publisher) = &mut sess.role else { return };
+        let Some(track) = publisher.track_of(pkt.header.ssrc, &mut sess.rtc) else { return };
         if track.pt != pkt.header.payload_type {
             sess.counters.rx_rtp_dropped += 1;
             return;
         }
         let unit = MediaUnit {
-            keyframe: track
-                .video
-                .is_some_and(|c| starts_keyframe(c, &pkt.payload)),
+            keyframe: track.video.is_some_and(|c| starts_keyframe(c, &pkt.payload)),
             track: track.track,
             arrival: pkt.timestamp,
             seq: *pkt.seq_no,
@@ -148,23 +128,9 @@ impl Shard {
 
     /// Asks a publisher for a keyframe (a PLI on its video m-lines). The caller throttles.
     pub(crate) fn ask_publisher_for_keyframe(&mut self, id: SessionId, now: Instant) {
-        let Some((sess, mut out)) = self.session_out(id) else {
-            return;
-        };
-        let Session {
-            role: Role::Publisher(publisher),
-            rtc,
-            counters,
-            ..
-        } = &mut *sess
-        else {
-            return;
-        };
-        for t in publisher
-            .tracks
-            .iter()
-            .filter(|t| t.kind == MediaKind::Video)
-        {
+        let Some((sess, mut out)) = self.session_out(id) else { return };
+        let Session { role: Role::Publisher(publisher), rtc, counters, .. } = &mut *sess else { return };
+        for t in publisher.tracks.iter().filter(|t| t.kind == MediaKind::Video) {
             if let Some(rx) = rtc.direct_api().stream_rx_by_mid(t.mid, None) {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
                 counters.keyframe_requests_sent += 1;

@@ -31,11 +31,7 @@ const FIRST_OUT_SEQ: u64 = 1000;
 
 impl Rewriter {
     pub fn new(clock_rate: u32) -> Self {
-        Self {
-            clock_rate: clock_rate.max(1),
-            state: None,
-            last_out: None,
-        }
+        Self { clock_rate: clock_rate.max(1), state: None, last_out: None }
     }
 
     /// Forgets the current splice: the next packet starts a new one (after a new source, or when
@@ -64,19 +60,11 @@ impl Rewriter {
                     None => (FIRST_OUT_SEQ, rand::random::<u32>() >> 1),
                     Some((seq, ts, at)) => {
                         let elapsed = now.saturating_duration_since(at).as_secs_f64();
-                        let ticks = ((elapsed * self.clock_rate as f64) as u64)
-                            .clamp(1, u32::MAX as u64 / 2)
-                            as u32;
+                        let ticks = ((elapsed * self.clock_rate as f64) as u64).clamp(1, u32::MAX as u64 / 2) as u32;
                         (seq + 1, ts.wrapping_add(ticks))
                     }
                 };
-                let s = Splice {
-                    epoch,
-                    in_seq_base: in_seq,
-                    out_seq_base,
-                    in_ts_base: in_ts,
-                    out_ts_base,
-                };
+                let s = Splice { epoch, in_seq_base: in_seq, out_seq_base, in_ts_base: in_ts, out_ts_base };
                 self.state = Some(s);
                 s
             }
@@ -85,9 +73,7 @@ impl Rewriter {
             return None;
         }
         let out_seq = splice.out_seq_base + (in_seq - splice.in_seq_base);
-        let out_ts = splice
-            .out_ts_base
-            .wrapping_add(in_ts.wrapping_sub(splice.in_ts_base));
+        let out_ts = splice.out_ts_base.wrapping_add(in_ts.wrapping_sub(splice.in_ts_base));
         match self.last_out {
             Some((seq, _, _)) if seq >= out_seq => {} // retransmission or reordering: keep the newest
             _ => self.last_out = Some((out_seq, out_ts, now)),
@@ -123,19 +109,10 @@ mod tests {
         let t = Instant::now();
         let (s0, t0) = r.map(1, 50_000, 1_000, t).unwrap();
         assert_eq!(s0, FIRST_OUT_SEQ);
-        assert_eq!(
-            r.map(1, 50_001, 4_000, t),
-            Some((s0 + 1, t0.wrapping_add(3_000)))
-        );
+        assert_eq!(r.map(1, 50_001, 4_000, t), Some((s0 + 1, t0.wrapping_add(3_000))));
         // Reordered packet inside the splice keeps its relative position.
-        assert_eq!(
-            r.map(1, 50_003, 7_000, t),
-            Some((s0 + 3, t0.wrapping_add(6_000)))
-        );
-        assert_eq!(
-            r.map(1, 50_002, 7_000, t),
-            Some((s0 + 2, t0.wrapping_add(6_000)))
-        );
+        assert_eq!(r.map(1, 50_003, 7_000, t), Some((s0 + 3, t0.wrapping_add(6_000))));
+        assert_eq!(r.map(1, 50_002, 7_000, t), Some((s0 + 2, t0.wrapping_add(6_000))));
         // Older than the splice start: dropped.
         assert_eq!(r.map(1, 49_999, 0, t), None);
     }
@@ -152,10 +129,7 @@ mod tests {
         let (s2, t2) = r.map(2, 40_000, 9_999_999, later).unwrap();
         assert_eq!(s2, s1 + 1);
         assert_eq!(t2, t1.wrapping_add(180_000));
-        assert_eq!(
-            r.map(2, 40_001, 10_002_999, later),
-            Some((s2 + 1, t2.wrapping_add(3_000)))
-        );
+        assert_eq!(r.map(2, 40_001, 10_002_999, later), Some((s2 + 1, t2.wrapping_add(3_000))));
     }
 
     #[test]

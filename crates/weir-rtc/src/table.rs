@@ -67,10 +67,7 @@ impl SessionTable {
         for u in &session.ufrags {
             self.by_ufrag.insert(u.clone(), id);
         }
-        self.slots[index as usize] = Some(Slot {
-            generation,
-            session,
-        });
+        self.slots[index as usize] = Some(Slot { generation, session });
         self.live += 1;
         id
     }
@@ -147,9 +144,7 @@ impl SessionTable {
     /// Routes `src`'s datagrams to the session from now on (after an authenticated check).
     /// Returns whether the address was new to the session.
     pub(crate) fn bind_addr(&mut self, id: SessionId, tcp: bool, src: SocketAddr) -> bool {
-        let Some(s) = self.get_mut(id) else {
-            return false;
-        };
+        let Some(s) = self.get_mut(id) else { return false };
         if s.addrs.contains(&(tcp, src)) || s.addrs.len() >= MAX_ADDRS_PER_SESSION {
             return false;
         }

@@ -12,17 +12,9 @@ use tracing::{debug, warn};
 use crate::demux::Rfc4571Decoder;
 
 pub enum TcpEvent {
-    Opened {
-        peer: SocketAddr,
-        tx: mpsc::Sender<Vec<u8>>,
-    },
-    Frame {
-        peer: SocketAddr,
-        data: Vec<u8>,
-    },
-    Closed {
-        peer: SocketAddr,
-    },
+    Opened { peer: SocketAddr, tx: mpsc::Sender<Vec<u8>> },
+    Frame { peer: SocketAddr, data: Vec<u8> },
+    Closed { peer: SocketAddr },
 }
 
 /// Outgoing frames buffered per connection before packets are dropped (a slow TCP peer must not

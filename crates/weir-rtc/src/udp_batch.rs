@@ -84,10 +84,7 @@ pub struct UdpBatch {
 
 impl UdpBatch {
     pub fn with_capacity() -> Self {
-        UdpBatch {
-            pending: Vec::with_capacity(MAX_PENDING),
-            counts: SendCounts::default(),
-        }
+        UdpBatch { pending: Vec::with_capacity(MAX_PENDING), counts: SendCounts::default() }
     }
 
     /// Queues one datagram; true when the queue is full and should be flushed.
@@ -106,11 +103,7 @@ impl UdpBatch {
         let mut done = 0;
         while done < self.pending.len() {
             let gso = GSO_USABLE.load(Ordering::Relaxed);
-            let mut messages = [Message {
-                first: 0,
-                count: 0,
-                segment: 0,
-            }; MESSAGES_PER_CALL];
+            let mut messages = [Message { first: 0, count: 0, segment: 0 }; MESSAGES_PER_CALL];
             let planned = plan(&self.pending[done..], gso, &mut messages);
             self.counts.calls += 1;
             match send_messages(fd, &self.pending[done..], &messages[..planned]) {
@@ -118,18 +111,14 @@ impl UdpBatch {
                     let datagrams = messages[..sent].iter().map(|m| m.count).sum::<usize>();
                     self.counts.datagrams += datagrams as u64;
                     self.counts.messages += sent as u64;
-                    self.counts.gso_messages +=
-                        messages[..sent].iter().filter(|m| m.count > 1).count() as u64;
+                    self.counts.gso_messages += messages[..sent].iter().filter(|m| m.count > 1).count() as u64;
                     done += datagrams;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.counts.drops += (self.pending.len() - done) as u64;
                     break;
                 }
-                Err(err)
-                    if messages[0].count > 1
-                        && matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
-                {
+                Err(err) if messages[0].count > 1 && matches!(err.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
                     // The kernel or the route cannot segment: send as single datagrams from now on.
                     if GSO_USABLE.swap(false, Ordering::Relaxed) {
                         warn!(error = %err, "UDP GSO refused by the kernel; sending one datagram per message");
@@ -160,9 +149,7 @@ thread_local! {
 }
 
 fn recycle(mut datagram: Vec<u8>) {
-    if datagram.capacity() < RECYCLED_MIN_CAPACITY
-        || datagram.capacity() > 4 * RECYCLED_MIN_CAPACITY
-    {
+    if datagram.capacity() < RECYCLED_MIN_CAPACITY || datagram.capacity() > 4 * RECYCLED_MIN_CAPACITY {
         return;
     }
     RECYCLED.with(|r| {
@@ -201,11 +188,7 @@ fn plan(queue: &[(SockAddr, Vec<u8>)], gso: bool, out: &mut [Message]) -> usize 
         if gso {
             while let Some((d, datagram)) = queue.get(next + count) {
                 let len = datagram.len();
-                if count == GSO_MAX_SEGMENTS
-                    || bytes + len > GSO_MAX_BYTES
-                    || len > segment
-                    || d != dest
-                {
+                if count == GSO_MAX_SEGMENTS || bytes + len > GSO_MAX_BYTES || len > segment || d != dest {
                     break;
                 }
                 count += 1;
@@ -215,11 +198,7 @@ fn plan(queue: &[(SockAddr, Vec<u8>)], gso: bool, out: &mut [Message]) -> usize 
                 }
             }
         }
-        out[planned] = Message {
-            first: next,
-            count,
-            segment,
-        };
+        out[planned] = Message { first: next, count, segment };
         planned += 1;
         next += count;
     }
@@ -231,11 +210,7 @@ const CMSG_WORDS: usize = 4;
 
 /// One `sendmmsg(2)` call for `messages` (indices into `queue`); returns how many messages
 /// the kernel took.
-fn send_messages(
-    fd: RawFd,
-    queue: &[(SockAddr, Vec<u8>)],
-    messages: &[Message],
-) -> io::Result<usize> {
+fn send_messages(fd: RawFd, queue: &[(SockAddr, Vec<u8>)], messages: &[Message]) -> io::Result<usize> {
     debug_assert!(messages.len() <= MESSAGES_PER_CALL);
     // SAFETY: all-zero is a valid value for these plain C structs.
     let mut iovs: [libc::iovec; MAX_PENDING] = unsafe { std::mem::zeroed() };
@@ -243,10 +218,7 @@ fn send_messages(
     let mut cmsgs = [[0u64; CMSG_WORDS]; MESSAGES_PER_CALL];
     // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic on a constant size.
     let (cmsg_space, cmsg_len) = unsafe {
-        (
-            libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize,
-            libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as usize,
-        )
+        (libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize, libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as usize)
     };
     debug_assert!(cmsg_space <= CMSG_WORDS * 8);
     let mut iov_used = 0;
@@ -257,10 +229,7 @@ fn send_messages(
         }
         let (dest, _) = &queue[m.first];
         for (j, (_, data)) in queue[m.first..m.first + m.count].iter().enumerate() {
-            iovs[iov_used + j] = libc::iovec {
-                iov_base: data.as_ptr() as *mut libc::c_void,
-                iov_len: data.len(),
-            };
+            iovs[iov_used + j] = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
         }
         let hdr = &mut hdrs[i].msg_hdr;
         hdr.msg_name = dest.as_ptr() as *mut libc::c_void;
@@ -303,18 +272,11 @@ mod tests {
     }
 
     fn queue(items: &[(u16, usize)]) -> Vec<(SockAddr, Vec<u8>)> {
-        items
-            .iter()
-            .map(|&(port, len)| (addr(port), vec![0u8; len]))
-            .collect()
+        items.iter().map(|&(port, len)| (addr(port), vec![0u8; len])).collect()
     }
 
     fn plan_all(q: &[(SockAddr, Vec<u8>)], gso: bool) -> Vec<(usize, usize)> {
-        let mut out = [Message {
-            first: 0,
-            count: 0,
-            segment: 0,
-        }; MESSAGES_PER_CALL];
+        let mut out = [Message { first: 0, count: 0, segment: 0 }; MESSAGES_PER_CALL];
         let n = plan(q, gso, &mut out);
         out[..n].iter().map(|m| (m.first, m.count)).collect()
     }
@@ -323,21 +285,10 @@ mod tests {
     fn a_frame_to_one_peer_is_one_message_and_peers_are_never_mixed() {
         // Player A: audio, then a 3-packet video frame (two full fragments and a short last);
         // player B: the same frame. Audio cannot lead a run of bigger segments.
-        let q = queue(&[
-            (1, 120),
-            (1, 1200),
-            (1, 1200),
-            (1, 400),
-            (2, 1200),
-            (2, 1200),
-            (2, 400),
-        ]);
+        let q = queue(&[(1, 120), (1, 1200), (1, 1200), (1, 400), (2, 1200), (2, 1200), (2, 400)]);
         assert_eq!(plan_all(&q, true), vec![(0, 1), (1, 3), (4, 3)]);
         // Without GSO every datagram is a message.
-        assert_eq!(
-            plan_all(&q, false),
-            (0..7).map(|i| (i, 1)).collect::<Vec<_>>()
-        );
+        assert_eq!(plan_all(&q, false), (0..7).map(|i| (i, 1)).collect::<Vec<_>>());
     }
 
     #[test]
@@ -348,15 +299,9 @@ mod tests {
         let big = queue(&vec![(1, 2000); GSO_MAX_SEGMENTS + 5]);
         let by_bytes = GSO_MAX_BYTES / 2000;
         assert!(by_bytes < GSO_MAX_SEGMENTS);
-        assert_eq!(
-            plan_all(&big, true),
-            vec![(0, by_bytes), (by_bytes, GSO_MAX_SEGMENTS + 5 - by_bytes)]
-        );
+        assert_eq!(plan_all(&big, true), vec![(0, by_bytes), (by_bytes, GSO_MAX_SEGMENTS + 5 - by_bytes)]);
         let small = queue(&vec![(1, 100); GSO_MAX_SEGMENTS + 5]);
-        assert_eq!(
-            plan_all(&small, true),
-            vec![(0, GSO_MAX_SEGMENTS), (GSO_MAX_SEGMENTS, 5)]
-        );
+        assert_eq!(plan_all(&small, true), vec![(0, GSO_MAX_SEGMENTS), (GSO_MAX_SEGMENTS, 5)]);
     }
 
     #[test]
@@ -365,8 +310,7 @@ mod tests {
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         for s in [&a, &b] {
-            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
-                .unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
         }
         let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         let mut batch = UdpBatch::with_capacity();
@@ -400,12 +344,7 @@ mod tests {
             for want in expected {
                 let mut buf = [0u8; 2048];
                 let len = sock.recv(&mut buf).unwrap();
-                assert_eq!(
-                    &buf[..len],
-                    &want[..],
-                    "datagram {} arrived whole and in order",
-                    want[0]
-                );
+                assert_eq!(&buf[..len], &want[..], "datagram {} arrived whole and in order", want[0]);
             }
         }
     }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use weir_core::StreamKey;
 use weir_rtc::{Engine, EngineConfig};
 use weir_stream::{
-    Codec, HubError, MediaExt, MediaUnit, PublishRequest, SinkEvent, SinkPort, StreamError,
-    StreamService, SubscribeRequest, TrackDesc, TrackId,
+    Codec, HubError, MediaExt, MediaUnit, PublishRequest, SinkEvent, SinkPort, StreamError, StreamService, SubscribeRequest,
+    TrackDesc, TrackId,
 };
 
 fn engine(continue_push: Duration) -> Engine {
@@ -24,10 +24,7 @@ fn engine(continue_push: Duration) -> Engine {
 }
 
 fn tracks() -> Vec<TrackDesc> {
-    vec![
-        TrackDesc::new(Codec::Opus),
-        TrackDesc::new(Codec::H264).with_fmtp("packetization-mode=1;profile-level-id=42e01f"),
-    ]
+    vec![TrackDesc::new(Codec::Opus), TrackDesc::new(Codec::H264).with_fmtp("packetization-mode=1;profile-level-id=42e01f")]
 }
 
 fn unit(track: u8, seq: u64, keyframe: bool) -> MediaUnit {
@@ -44,19 +41,14 @@ fn unit(track: u8, seq: u64, keyframe: bool) -> MediaUnit {
 }
 
 async fn next(sink: &mut SinkPort) -> Option<SinkEvent> {
-    tokio::time::timeout(Duration::from_secs(5), sink.recv())
-        .await
-        .expect("an event within 5 s")
+    tokio::time::timeout(Duration::from_secs(5), sink.recv()).await.expect("an event within 5 s")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn units_flow_from_a_source_port_to_a_sink_port_through_the_engine() {
     let engine = engine(Duration::ZERO);
     let key = StreamKey::default_vhost("live", "core").unwrap();
-    let (mut source, published) = engine
-        .publish(PublishRequest::new(key.clone(), "test", tracks()))
-        .await
-        .unwrap();
+    let (mut source, published) = engine.publish(PublishRequest::new(key.clone(), "test", tracks())).await.unwrap();
     assert!(!published.resumed);
     let snap = engine.directory().get(&key, Instant::now()).unwrap();
     assert_eq!(snap.source_protocol, Some("test"));
@@ -67,10 +59,7 @@ async fn units_flow_from_a_source_port_to_a_sink_port_through_the_engine() {
     source.push(unit(1, 101, false)).unwrap();
     // The engine drains the port on its own thread; give it a moment before the sink asks.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut sink = engine
-        .subscribe(SubscribeRequest::new(key.clone(), "test"))
-        .await
-        .unwrap();
+    let mut sink = engine.subscribe(SubscribeRequest::new(key.clone(), "test")).await.unwrap();
     match next(&mut sink).await {
         Some(SinkEvent::Tracks { tracks: t, .. }) => assert_eq!(&*t, tracks().as_slice()),
         other => panic!("tracks first, got {other:?}"),
@@ -101,24 +90,11 @@ async fn units_flow_from_a_source_port_to_a_sink_port_through_the_engine() {
     assert_eq!(video, (102..200).collect::<Vec<_>>());
     assert_eq!(audio, (1102..1200).collect::<Vec<_>>());
     assert_eq!(sink.dropped(), 0);
-    assert_eq!(
-        engine
-            .directory()
-            .get(&key, Instant::now())
-            .unwrap()
-            .sinks
-            .len(),
-        1
-    );
+    assert_eq!(engine.directory().get(&key, Instant::now()).unwrap().sinks.len(), 1);
 
     // One source at a time.
-    let second = engine
-        .publish(PublishRequest::new(key.clone(), "test", tracks()))
-        .await;
-    assert_eq!(
-        second.err(),
-        Some(StreamError::Hub(HubError::AlreadyPublishing))
-    );
+    let second = engine.publish(PublishRequest::new(key.clone(), "test", tracks())).await;
+    assert_eq!(second.err(), Some(StreamError::Hub(HubError::AlreadyPublishing)));
 
     // The source leaves (no grace period): the stream ends for its sink and in the directory.
     drop(source);
@@ -131,14 +107,8 @@ async fn a_sink_of_a_missing_stream_waits_then_is_refused() {
     let engine = engine(Duration::ZERO);
     let key = StreamKey::default_vhost("live", "nobody").unwrap();
     let t0 = Instant::now();
-    let req = SubscribeRequest {
-        max_wait: Duration::from_millis(200),
-        ..SubscribeRequest::new(key, "test")
-    };
+    let req = SubscribeRequest { max_wait: Duration::from_millis(200), ..SubscribeRequest::new(key, "test") };
     let res = engine.subscribe(req).await;
     assert_eq!(res.err(), Some(StreamError::Hub(HubError::NotFound)));
-    assert!(
-        t0.elapsed() >= Duration::from_millis(200),
-        "it waited maxStreamWaitMS"
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(200), "it waited maxStreamWaitMS");
 }

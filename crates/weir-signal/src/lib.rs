@@ -52,10 +52,7 @@ pub struct SignalConfig {
 
 impl Default for SignalConfig {
     fn default() -> Self {
-        Self {
-            rooms: RoomsConfig::default(),
-            max_message_size: 64 * 1024,
-        }
+        Self { rooms: RoomsConfig::default(), max_message_size: 64 * 1024 }
     }
 }
 
@@ -66,20 +63,10 @@ impl SignalConfig {
     /// `iceTransportPolicy`).
     pub fn from_config(c: &weir_config::Config) -> Self {
         let r = &c.rtc;
-        let ip = advertised_ip(
-            &r.extern_ip,
-            &|name| std::env::var(name).ok(),
-            &interface_ips(),
-        );
+        let ip = advertised_ip(&r.extern_ip, &|name| std::env::var(name).ok(), &interface_ips());
         Self {
             rooms: RoomsConfig {
-                ice_servers: vec![ice_server(
-                    r.enable_turn,
-                    ip,
-                    r.ice_port,
-                    &r.ice_ufrag,
-                    &r.ice_pwd,
-                )],
+                ice_servers: vec![ice_server(r.enable_turn, ip, r.ice_port, &r.ice_ufrag, &r.ice_pwd)],
                 ice_transport_policy: r.ice_transport_policy,
                 max_calls: r.signaling_max_guests.max(1),
                 max_connections: r.signaling_max_connections.max(1),
@@ -99,21 +86,13 @@ pub fn ice_server(enable_turn: bool, ip: IpAddr, port: u16, ufrag: &str, pwd: &s
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     };
-    IceServer {
-        url: format!("{scheme}:{host}:{port}?transport=udp"),
-        ufrag: ufrag.to_owned(),
-        pwd: pwd.to_owned(),
-    }
+    IceServer { url: format!("{scheme}:{host}:{port}?transport=udp"), ufrag: ufrag.to_owned(), pwd: pwd.to_owned() }
 }
 
 /// The address put in the `ice_servers` URL: the first `externIP` entry (an address, `$ENV_NAME`
 /// naming one, or `*` for the interface addresses), else the first non-loopback interface
 /// address (IPv4 first), else 127.0.0.1.
-pub fn advertised_ip(
-    extern_ip: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    interfaces: &[IpAddr],
-) -> IpAddr {
+pub fn advertised_ip(extern_ip: &str, env: &dyn Fn(&str) -> Option<String>, interfaces: &[IpAddr]) -> IpAddr {
     let first_interface = || {
         let usable = |ip: &&IpAddr| !ip.is_loopback() && !ip.is_unspecified() && !is_link_local(ip);
         interfaces
@@ -123,29 +102,17 @@ pub fn advertised_ip(
             .or_else(|| interfaces.iter().find(usable))
             .copied()
     };
-    let parse = |s: &str| {
-        s.trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .ok()
-    };
-    let from_extern = extern_ip
-        .split(',')
-        .map(str::trim)
-        .find(|e| !e.is_empty())
-        .and_then(|e| {
-            if e == "*" {
-                first_interface()
-            } else if let Some(name) = e.strip_prefix('$') {
-                env(name).and_then(|v| v.split(',').find_map(parse))
-            } else {
-                parse(e)
-            }
-        });
-    from_extern
-        .or_else(first_interface)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    let parse = |s: &str| s.trim().trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+    let from_extern = extern_ip.split(',').map(str::trim).find(|e| !e.is_empty()).and_then(|e| {
+        if e == "*" {
+            first_interface()
+        } else if let Some(name) = e.strip_prefix('$') {
+            env(name).and_then(|v| v.split(',').find_map(parse))
+        } else {
+            parse(e)
+        }
+    });
+    from_extern.or_else(first_interface).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 fn is_link_local(ip: &IpAddr) -> bool {
@@ -157,9 +124,7 @@ fn is_link_local(ip: &IpAddr) -> bool {
 
 /// The machine's interface addresses (empty if they cannot be listed).
 pub fn interface_ips() -> Vec<IpAddr> {
-    if_addrs::get_if_addrs()
-        .map(|v| v.into_iter().map(|i| i.ip()).collect())
-        .unwrap_or_default()
+    if_addrs::get_if_addrs().map(|v| v.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
 }
 
 /// The signaling server's shared state: the rooms and one outbox per open connection. Shared by
@@ -180,9 +145,7 @@ impl Hub {
     /// sees the closed outbox and closes the socket).
     fn deliver(&mut self, frames: Vec<(ConnId, Outgoing)>) {
         for (conn, frame) in frames {
-            let Some(tx) = self.outboxes.get(&conn) else {
-                continue;
-            };
+            let Some(tx) = self.outboxes.get(&conn) else { continue };
             if let Err(e) = tx.try_send(frame) {
                 if matches!(e, mpsc::error::TrySendError::Full(_)) {
                     tracing::warn!(conn = %conn, "signaling connection too slow: closing");
@@ -196,14 +159,7 @@ impl Hub {
 impl SignalState {
     pub fn new(cfg: SignalConfig) -> Arc<Self> {
         let rooms = Rooms::new(cfg.rooms.clone());
-        Arc::new(Self {
-            cfg,
-            hub: Mutex::new(Hub {
-                rooms,
-                outboxes: HashMap::new(),
-            }),
-            ticking: AtomicBool::new(false),
-        })
+        Arc::new(Self { cfg, hub: Mutex::new(Hub { rooms, outboxes: HashMap::new() }), ticking: AtomicBool::new(false) })
     }
 
     pub fn config(&self) -> &SignalConfig {
@@ -274,20 +230,14 @@ impl weir_core::RoomDirectory for SignalState {
 
 /// Serves the signaling WebSocket on `listener` (TLS when `tls` is given) until the listener
 /// fails. Any URL path upgrades; the first requested `Sec-WebSocket-Protocol` is echoed.
-pub async fn serve(
-    state: Arc<SignalState>,
-    listener: tokio::net::TcpListener,
-    tls: Option<RustlsConfig>,
-) -> std::io::Result<()> {
+pub async fn serve(state: Arc<SignalState>, listener: tokio::net::TcpListener, tls: Option<RustlsConfig>) -> std::io::Result<()> {
     state.ensure_ticking();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         None => axum::serve(listener, app).await,
         Some(tls) => {
             let std_listener = listener.into_std()?;
-            axum_server::from_tcp_rustls(std_listener, tls)?
-                .serve(app)
-                .await
+            axum_server::from_tcp_rustls(std_listener, tls)?.serve(app).await
         }
     }
 }
@@ -304,18 +254,10 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(mut ws) = ws else {
-        return (
-            StatusCode::UPGRADE_REQUIRED,
-            "weir P2P signaling: connect with a WebSocket\n",
-        )
-            .into_response();
+        return (StatusCode::UPGRADE_REQUIRED, "weir P2P signaling: connect with a WebSocket\n").into_response();
     };
     let Some((conn, rx)) = state.connect() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many signaling connections\n",
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many signaling connections\n").into_response();
     };
     // The first protocol the client asked for (ZLMediaKit echoes the header; a browser accepts
     // only one of the names it sent).
@@ -340,12 +282,7 @@ async fn upgrade(
 }
 
 /// One connection: frames in go to the state machine, frames out come from its outbox.
-async fn run_connection(
-    state: Arc<SignalState>,
-    conn: ConnId,
-    mut socket: WebSocket,
-    mut rx: mpsc::Receiver<Outgoing>,
-) {
+async fn run_connection(state: Arc<SignalState>, conn: ConnId, mut socket: WebSocket, mut rx: mpsc::Receiver<Outgoing>) {
     let send_timeout = state.cfg.rooms.timeout;
     let why = loop {
         tokio::select! {
@@ -394,10 +331,7 @@ async fn run_connection(
 }
 
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }));
+    let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(frame)).await;
 }
 
@@ -428,15 +362,8 @@ pub struct Started {
 /// Binds `[rtc] signalingPort` (ws) and `signalingSslPort` (wss) on `[http] ip` (a port of 0
 /// disables that listener) and serves them on the current runtime. The wss certificate comes
 /// from `signalingSslCert` / `signalingSslKey`, or is self-signed when they are empty.
-pub async fn start(
-    config: &weir_config::Config,
-    state: Arc<SignalState>,
-) -> Result<Started, StartError> {
-    let ip: IpAddr = config
-        .http
-        .ip
-        .parse()
-        .map_err(|_| StartError::BadIp(config.http.ip.clone()))?;
+pub async fn start(config: &weir_config::Config, state: Arc<SignalState>) -> Result<Started, StartError> {
+    let ip: IpAddr = config.http.ip.parse().map_err(|_| StartError::BadIp(config.http.ip.clone()))?;
     let rtc = &config.rtc;
     let mut started = Started::default();
     for (port, secure) in [(rtc.signaling_port, false), (rtc.signaling_ssl_port, true)] {
@@ -444,24 +371,13 @@ pub async fn start(
             continue;
         }
         let tls = if secure {
-            let names = state
-                .cfg
-                .rooms
-                .ice_servers
-                .iter()
-                .filter_map(|s| host_of_url(&s.url))
-                .collect::<Vec<_>>();
-            Some(
-                load_or_generate_tls(&rtc.signaling_ssl_cert, &rtc.signaling_ssl_key, &names)
-                    .await?,
-            )
+            let names = state.cfg.rooms.ice_servers.iter().filter_map(|s| host_of_url(&s.url)).collect::<Vec<_>>();
+            Some(load_or_generate_tls(&rtc.signaling_ssl_cert, &rtc.signaling_ssl_key, &names).await?)
         } else {
             None
         };
         let addr = SocketAddr::new(ip, port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr().unwrap_or(addr);
         if secure {
             started.wss = Some(local);
@@ -482,10 +398,6 @@ pub async fn start(
 /// `turn:1.2.3.4:3478?...` -> `1.2.3.4` (for the self-signed certificate's names).
 fn host_of_url(url: &str) -> Option<String> {
     let rest = url.split_once(':')?.1;
-    let host = if let Some(r) = rest.strip_prefix('[') {
-        r.split_once(']')?.0
-    } else {
-        rest.split_once(':')?.0
-    };
+    let host = if let Some(r) = rest.strip_prefix('[') { r.split_once(']')?.0 } else { rest.split_once(':')?.0 };
     Some(host.to_owned())
 }

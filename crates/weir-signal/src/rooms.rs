@@ -162,11 +162,7 @@ fn args<const N: usize>(obj: &Map<String, Value>, keys: [&str; N]) -> Result<[St
 }
 
 fn random_str(n: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(n).map(char::from).collect()
 }
 
 fn text(v: Value) -> Outgoing {
@@ -174,12 +170,7 @@ fn text(v: Value) -> Outgoing {
 }
 
 /// A reply: `body` plus `class`, `transaction_id` (and `reason` for a reject).
-fn reply(
-    mut body: Map<String, Value>,
-    class: &str,
-    transaction_id: &str,
-    reason: Option<&str>,
-) -> Outgoing {
+fn reply(mut body: Map<String, Value>, class: &str, transaction_id: &str, reason: Option<&str>) -> Outgoing {
     body.insert("class".into(), class.into());
     body.insert("transaction_id".into(), transaction_id.into());
     if let Some(r) = reason {
@@ -189,21 +180,12 @@ fn reply(
 }
 
 fn body<const N: usize>(pairs: [(&str, &str); N]) -> Map<String, Value> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::from(v)))
-        .collect()
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
 }
 
 impl Rooms {
     pub fn new(cfg: RoomsConfig) -> Self {
-        Self {
-            cfg,
-            next_conn: 1,
-            next_room: 1,
-            conns: HashMap::new(),
-            rooms: BTreeMap::new(),
-        }
+        Self { cfg, next_conn: 1, next_room: 1, conns: HashMap::new(), rooms: BTreeMap::new() }
     }
 
     pub fn config(&self) -> &RoomsConfig {
@@ -213,24 +195,14 @@ impl Rooms {
     /// A new connection, or `None` when `max_connections` are open.
     pub fn connect(&mut self, now: Instant) -> Option<ConnId> {
         if self.conns.len() >= self.cfg.max_connections {
-            tracing::warn!(
-                max = self.cfg.max_connections,
-                "signaling connection refused: too many connections"
-            );
+            tracing::warn!(max = self.cfg.max_connections, "signaling connection refused: too many connections");
             return None;
         }
         let id = ConnId(self.next_conn);
         self.next_conn += 1;
         self.conns.insert(
             id,
-            Conn {
-                room: None,
-                tours: BTreeMap::new(),
-                guests: BTreeMap::new(),
-                last_recv: now,
-                last_ping: None,
-                closing: false,
-            },
+            Conn { room: None, tours: BTreeMap::new(), guests: BTreeMap::new(), last_recv: now, last_ping: None, closing: false },
         );
         Some(id)
     }
@@ -287,8 +259,7 @@ impl Rooms {
                 c.closing = true;
                 out.push((id, Outgoing::Close(CLOSE_TIMEOUT, "websocket timeout")));
             } else if idle >= self.cfg.ping_after
-                && c.last_ping
-                    .is_none_or(|p| now.saturating_duration_since(p) >= self.cfg.ping_after)
+                && c.last_ping.is_none_or(|p| now.saturating_duration_since(p) >= self.cfg.ping_after)
             {
                 c.last_ping = Some(now);
                 out.push((id, Outgoing::Ping));
@@ -312,10 +283,9 @@ impl Rooms {
                 return out;
             }
         };
-        let Ok([class, method, tid, room_id, guest_id]) = args(
-            &obj,
-            ["class", "method", "transaction_id", "room_id", "guest_id"],
-        ) else {
+        let Ok([class, method, tid, room_id, guest_id]) =
+            args(&obj, ["class", "method", "transaction_id", "room_id", "guest_id"])
+        else {
             tracing::info!(conn = %conn, "signaling message dropped: a key holds an object or array");
             return out;
         };
@@ -326,26 +296,15 @@ impl Rooms {
             return out;
         }
         let raw: Arc<str> = Arc::from(msg);
-        let m = Msg {
-            conn,
-            obj: &obj,
-            raw,
-            tid: &tid,
-            room_id: &room_id,
-            guest_id: &guest_id,
-        };
+        let m = Msg { conn, obj: &obj, raw, tid: &tid, room_id: &room_id, guest_id: &guest_id };
         match (class.as_str(), method.as_str()) {
             ("request", "register") => self.register(&m, &mut out),
             ("request", "unregister") => self.unregister(&m, &mut out),
             ("request", "call") => self.call(&m, &mut out),
-            ("accept", "call") | ("reject", "call") => {
-                self.call_answer(&m, class == "reject", &mut out)
-            }
+            ("accept", "call") | ("reject", "call") => self.call_answer(&m, class == "reject", &mut out),
             ("indication", "candidate") => self.candidate(&m, &mut out),
             ("indication", "bye") => self.bye(&m, &mut out),
-            _ => {
-                tracing::info!(conn = %conn, class = %class, method = %method, "signaling message ignored: unknown class/method")
-            }
+            _ => tracing::info!(conn = %conn, class = %class, method = %method, "signaling message ignored: unknown class/method"),
         }
         out
     }
@@ -397,10 +356,7 @@ impl Rooms {
     }
 
     fn register_accept(&self, mut b: Map<String, Value>, tid: &str) -> Outgoing {
-        b.insert(
-            "ice_servers".into(),
-            serde_json::to_value(&self.cfg.ice_servers).unwrap_or_else(|_| json!([])),
-        );
+        b.insert("ice_servers".into(), serde_json::to_value(&self.cfg.ice_servers).unwrap_or_else(|_| json!([])));
         match self.cfg.ice_transport_policy {
             1 => {
                 b.insert("ice_transport_policy".into(), "relay".into());
@@ -436,15 +392,10 @@ impl Rooms {
 
     fn call(&mut self, m: &Msg<'_>, out: &mut Out) {
         let conn = m.conn;
-        let Ok([vhost, app, stream, ty, sdp]) =
-            args(m.obj, ["vhost", "app", "stream", "type", "sdp"])
-        else {
+        let Ok([vhost, app, stream, ty, sdp]) = args(m.obj, ["vhost", "app", "stream", "type", "sdp"]) else {
             return;
         };
-        if [m.guest_id, m.room_id, &vhost, &app, &stream, &ty, &sdp]
-            .iter()
-            .any(|v| v.is_empty())
-        {
+        if [m.guest_id, m.room_id, &vhost, &app, &stream, &ty, &sdp].iter().any(|v| v.is_empty()) {
             tracing::info!(conn = %conn, "call dropped: guest_id, room_id, vhost, app, stream, type and sdp are required");
             return;
         }
@@ -476,10 +427,7 @@ impl Rooms {
         let (tours, guests) = {
             let caller = &self.conns[&conn];
             let callee_c = &self.conns[&callee];
-            (
-                caller.tours.get(m.guest_id).cloned(),
-                callee_c.guests.get(m.guest_id).copied(),
-            )
+            (caller.tours.get(m.guest_id).cloned(), callee_c.guests.get(m.guest_id).copied())
         };
         // A guest id names one call: another caller's, or a call to another room, is taken.
         let same_call = tours.as_deref() == Some(m.room_id) && guests == Some(conn);
@@ -508,24 +456,13 @@ impl Rooms {
         let Ok([vhost, app, stream]) = args(m.obj, ["vhost", "app", "stream"]) else {
             return;
         };
-        if [m.guest_id, m.room_id, &vhost, &app, &stream]
-            .iter()
-            .any(|v| v.is_empty())
-        {
+        if [m.guest_id, m.room_id, &vhost, &app, &stream].iter().any(|v| v.is_empty()) {
             tracing::info!(conn = %conn, "call answer dropped: guest_id, room_id, vhost, app and stream are required");
             return;
         }
         let Some(own) = self.room_of(conn).map(str::to_owned) else {
             // ZLMediaKit's reply has no `method` here.
-            out.push((
-                conn,
-                reply(
-                    body([("room_id", m.room_id)]),
-                    "reject",
-                    m.tid,
-                    Some(REASON_REGISTER_FIRST),
-                ),
-            ));
+            out.push((conn, reply(body([("room_id", m.room_id)]), "reject", m.tid, Some(REASON_REGISTER_FIRST))));
             return;
         };
         let Some(caller) = self.conns[&conn].guests.get(m.guest_id).copied() else {
@@ -543,10 +480,7 @@ impl Rooms {
         let Ok([candidate, ufrag, pwd]) = args(m.obj, ["candidate", "ufrag", "pwd"]) else {
             return;
         };
-        if [m.guest_id, m.room_id, &candidate, &ufrag, &pwd]
-            .iter()
-            .any(|v| v.is_empty())
-        {
+        if [m.guest_id, m.room_id, &candidate, &ufrag, &pwd].iter().any(|v| v.is_empty()) {
             tracing::info!(conn = %conn, "candidate dropped: guest_id, room_id, candidate, ufrag and pwd are required");
             return;
         }
@@ -567,11 +501,7 @@ impl Rooms {
             return;
         }
         if self.room_of(conn).is_none() {
-            let b = body([
-                ("method", "bye"),
-                ("room_id", m.room_id),
-                ("guest_id", m.guest_id),
-            ]);
+            let b = body([("method", "bye"), ("room_id", m.room_id), ("guest_id", m.guest_id)]);
             out.push((conn, reply(b, "reject", m.tid, Some(REASON_REGISTER_FIRST))));
             return;
         }
@@ -583,22 +513,13 @@ impl Rooms {
 
     /// Where a `candidate` / `bye` of `conn` about call (`room_id`, `guest_id`) goes:
     /// `(target, caller, callee)`, or `None` (logged) when `conn` is not part of that call.
-    fn route(
-        &self,
-        conn: ConnId,
-        room_id: &str,
-        guest_id: &str,
-    ) -> Option<(ConnId, ConnId, ConnId)> {
+    fn route(&self, conn: ConnId, room_id: &str, guest_id: &str) -> Option<(ConnId, ConnId, ConnId)> {
         let sender = self.conns.get(&conn)?;
         if sender.room.as_deref() == Some(room_id) {
             // The callee is sending.
             match sender.guests.get(guest_id) {
-                Some(&caller) if self.conns.contains_key(&caller) => {
-                    return Some((caller, caller, conn))
-                }
-                _ => {
-                    tracing::info!(conn = %conn, guest = ?guest_id, "dropped: guest_id not a guest of this room")
-                }
+                Some(&caller) if self.conns.contains_key(&caller) => return Some((caller, caller, conn)),
+                _ => tracing::info!(conn = %conn, guest = ?guest_id, "dropped: guest_id not a guest of this room"),
             }
             return None;
         }
@@ -607,8 +528,7 @@ impl Rooms {
         match callee {
             Some(callee)
                 if sender.tours.get(guest_id).map(String::as_str) == Some(room_id)
-                    && self.conns.get(&callee).and_then(|c| c.guests.get(guest_id))
-                        == Some(&conn) =>
+                    && self.conns.get(&callee).and_then(|c| c.guests.get(guest_id)) == Some(&conn) =>
             {
                 Some((callee, conn, callee))
             }
@@ -639,9 +559,7 @@ impl Rooms {
 
     /// Releases the room of `conn` (if any) and ends all its calls with a server `bye`.
     fn leave(&mut self, conn: ConnId, out: &mut Out) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
         let room = c.room.take();
         let guests = std::mem::take(&mut c.guests);
         let tours = std::mem::take(&mut c.tours);
@@ -694,11 +612,8 @@ impl Rooms {
             .iter()
             .filter_map(|(room, conn)| {
                 let c = self.conns.get(conn)?;
-                let tours: Vec<Value> = c
-                    .tours
-                    .iter()
-                    .map(|(g, r)| json!({"guest_id": g, "room_id": r}))
-                    .collect();
+                let tours: Vec<Value> =
+                    c.tours.iter().map(|(g, r)| json!({"guest_id": g, "room_id": r})).collect();
                 let guests: Vec<Value> = c.guests.keys().map(|g| json!({"guest_id": g})).collect();
                 Some(json!({"room_id": room, "tours": tours, "guests": guests}))
             })

@@ -15,11 +15,7 @@ struct T {
 
 fn cfg() -> RoomsConfig {
     RoomsConfig {
-        ice_servers: vec![IceServer {
-            url: "turn:192.0.2.1:3478?transport=udp".into(),
-            ufrag: "u".into(),
-            pwd: "p".into(),
-        }],
+        ice_servers: vec![IceServer { url: "turn:192.0.2.1:3478?transport=udp".into(), ufrag: "u".into(), pwd: "p".into() }],
         ice_transport_policy: 0,
         max_calls: 2,
         max_connections: 8,
@@ -33,10 +29,7 @@ impl T {
         Self::with(cfg())
     }
     fn with(c: RoomsConfig) -> Self {
-        Self {
-            r: Rooms::new(c),
-            now: Instant::now(),
-        }
+        Self { r: Rooms::new(c), now: Instant::now() }
     }
     fn conn(&mut self) -> ConnId {
         self.r.connect(self.now).expect("connection accepted")
@@ -71,9 +64,7 @@ impl T {
 fn frames(out: Vec<(ConnId, Outgoing)>) -> Vec<(ConnId, Value)> {
     out.into_iter()
         .map(|(c, o)| {
-            let t = o
-                .text()
-                .unwrap_or_else(|| panic!("not a text frame: {o:?}"));
+            let t = o.text().unwrap_or_else(|| panic!("not a text frame: {o:?}"));
             (c, serde_json::from_str(t).expect("valid JSON"))
         })
         .collect()
@@ -117,11 +108,8 @@ fn register_accept_carries_ice_servers() {
     let out = t.send(c, register("alice"));
     assert_eq!(
         out,
-        vec![(
-            c,
-            json!({"class":"accept","method":"register","room_id":"alice","transaction_id":"t-reg",
-            "ice_servers":[{"url":"turn:192.0.2.1:3478?transport=udp","ufrag":"u","pwd":"p"}]})
-        )]
+        vec![(c, json!({"class":"accept","method":"register","room_id":"alice","transaction_id":"t-reg",
+            "ice_servers":[{"url":"turn:192.0.2.1:3478?transport=udp","ufrag":"u","pwd":"p"}]}))]
     );
     assert_eq!(t.r.room_of(c), Some("alice"));
     assert_eq!(t.r.conn_of("alice"), Some(c));
@@ -131,13 +119,7 @@ fn register_accept_carries_ice_servers() {
 fn register_without_id_assigns_counter_and_random() {
     let mut t = T::new();
     let mut ids = Vec::new();
-    for (i, msg) in [
-        register(""),
-        json!({"class":"request","method":"register","transaction_id":"x"}),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, msg) in [register(""), json!({"class":"request","method":"register","transaction_id":"x"})].into_iter().enumerate() {
         let c = t.conn();
         let out = t.send(c, msg);
         assert_eq!(out[0].1["class"], "accept");
@@ -160,10 +142,7 @@ fn duplicate_room_is_rejected() {
     let out = t.send(b, register("alice"));
     assert_eq!(
         out,
-        vec![(
-            b,
-            json!({"class":"reject","method":"register","room_id":"alice","reason":"room id conflict","transaction_id":"t-reg"})
-        )]
+        vec![(b, json!({"class":"reject","method":"register","room_id":"alice","reason":"room id conflict","transaction_id":"t-reg"}))]
     );
     assert_eq!(t.r.conn_of("alice"), Some(a));
     assert_eq!(t.r.room_of(b), None);
@@ -216,10 +195,7 @@ fn overlong_room_id_is_rejected() {
 
 #[test]
 fn register_accept_informs_about_relay_policy() {
-    let mut t = T::with(RoomsConfig {
-        ice_transport_policy: 1,
-        ..cfg()
-    });
+    let mut t = T::with(RoomsConfig { ice_transport_policy: 1, ..cfg() });
     let c = t.conn();
     let out = t.send(c, register("a"));
     assert_eq!(out[0].1["ice_transport_policy"], "relay");
@@ -238,36 +214,22 @@ fn unregister_every_answer() {
     let c = t.conn();
     let unreg = |room: &str| json!({"class":"request","method":"unregister","transaction_id":"t-un","room_id":room});
     // room_id missing: dropped.
-    assert!(t
-        .send(
-            c,
-            json!({"class":"request","method":"unregister","transaction_id":"t"})
-        )
-        .is_empty());
+    assert!(t.send(c, json!({"class":"request","method":"unregister","transaction_id":"t"})).is_empty());
     // Not registered.
     assert_eq!(
         t.send(c, unreg("alice")),
-        vec![(
-            c,
-            json!({"class":"reject","method":"unregister","room_id":"alice","reason":"unregistered","transaction_id":"t-un"})
-        )]
+        vec![(c, json!({"class":"reject","method":"unregister","room_id":"alice","reason":"unregistered","transaction_id":"t-un"}))]
     );
     t.send(c, register("alice"));
     // Another room's id.
     assert_eq!(
         t.send(c, unreg("bob")),
-        vec![(
-            c,
-            json!({"class":"reject","method":"unregister","room_id":"bob","reason":"room_id: \"bob\" not match room_id:alice","transaction_id":"t-un"})
-        )]
+        vec![(c, json!({"class":"reject","method":"unregister","room_id":"bob","reason":"room_id: \"bob\" not match room_id:alice","transaction_id":"t-un"}))]
     );
     // Success.
     assert_eq!(
         t.send(c, unreg("alice")),
-        vec![(
-            c,
-            json!({"class":"accept","method":"unregister","room_id":"alice","transaction_id":"t-un"})
-        )]
+        vec![(c, json!({"class":"accept","method":"unregister","room_id":"alice","transaction_id":"t-un"}))]
     );
     assert_eq!(t.r.conn_of("alice"), None);
     assert_eq!(t.send(c, unreg("alice"))[0].1["reason"], "unregistered");
@@ -283,18 +245,9 @@ fn unregister_sends_bye_to_every_peer() {
     let c = t.registered("carol");
     t.call(b, a, "alice", "gb"); // bob calls alice
     t.call(a, c, "carol", "ga"); // alice calls carol
-    let out = t.send(
-        a,
-        json!({"class":"request","method":"unregister","transaction_id":"t","room_id":"alice"}),
-    );
+    let out = t.send(a, json!({"class":"request","method":"unregister","transaction_id":"t","room_id":"alice"}));
     assert_eq!(out.len(), 3, "{out:?}");
-    assert_eq!(
-        out[0],
-        (
-            a,
-            json!({"class":"accept","method":"unregister","room_id":"alice","transaction_id":"t"})
-        )
-    );
+    assert_eq!(out[0], (a, json!({"class":"accept","method":"unregister","room_id":"alice","transaction_id":"t"})));
     let to_b = out.iter().find(|(c, _)| *c == b).unwrap();
     let to_c = out.iter().find(|(x, _)| *x == c).unwrap();
     for (v, room, guest) in [(&to_b.1, "alice", "gb"), (&to_c.1, "carol", "ga")] {
@@ -344,28 +297,13 @@ fn call_rejections() {
                "app":"live","stream":"s","type":"play","reason":reason,"transaction_id":"t-call"})
     };
     // Caller not registered.
-    assert_eq!(
-        t.send(c, call_req("alice", "g")),
-        vec![(c, fields("should register first"))]
-    );
+    assert_eq!(t.send(c, call_req("alice", "g")), vec![(c, fields("should register first"))]);
     t.send(c, register("bob"));
     // Callee unknown.
-    assert_eq!(
-        t.send(c, call_req("alice", "g")),
-        vec![(c, fields("room_id: \"alice\" unregistered"))]
-    );
+    assert_eq!(t.send(c, call_req("alice", "g")), vec![(c, fields("room_id: \"alice\" unregistered"))]);
     // Every required key: missing or empty -> dropped silently.
     t.registered("alice");
-    for key in [
-        "transaction_id",
-        "guest_id",
-        "room_id",
-        "vhost",
-        "app",
-        "stream",
-        "type",
-        "sdp",
-    ] {
+    for key in ["transaction_id", "guest_id", "room_id", "vhost", "app", "stream", "type", "sdp"] {
         let mut m = call_req("alice", "g");
         m.as_object_mut().unwrap().remove(key);
         assert!(t.send(c, m).is_empty(), "without {key}");
@@ -397,19 +335,11 @@ fn call_answer_rules() {
     // Not registered: the reject has no `method`.
     assert_eq!(
         t.send(stranger, call_answer("accept", "alice", "g1")),
-        vec![(
-            stranger,
-            json!({"class":"reject","room_id":"alice","reason":"should register first","transaction_id":"t-call"})
-        )]
+        vec![(stranger, json!({"class":"reject","room_id":"alice","reason":"should register first","transaction_id":"t-call"}))]
     );
-    assert_eq!(
-        t.send(stranger, call_answer("reject", "alice", "g1"))[0].1["reason"],
-        "should register first"
-    );
+    assert_eq!(t.send(stranger, call_answer("reject", "alice", "g1"))[0].1["reason"], "should register first");
     // Unknown guest: dropped.
-    assert!(t
-        .send(a, call_answer("accept", "alice", "nobody"))
-        .is_empty());
+    assert!(t.send(a, call_answer("accept", "alice", "nobody")).is_empty());
     t.call(b, a, "alice", "g1");
     // Only the callee can answer: the caller answering its own call goes nowhere.
     assert!(t.send(b, call_answer("accept", "alice", "g1")).is_empty());
@@ -448,10 +378,7 @@ fn guest_id_of_another_call_is_refused() {
     assert_eq!(out[0].0, c);
     assert_eq!(out[0].1["reason"], "guest_id: \"g1\" conflict");
     // Bob reusing g1 towards another room is refused too.
-    assert_eq!(
-        t.send(b, call_req("carol", "g1"))[0].1["reason"],
-        "guest_id: \"g1\" conflict"
-    );
+    assert_eq!(t.send(b, call_req("carol", "g1"))[0].1["reason"], "guest_id: \"g1\" conflict");
     // Bob repeating his own call is forwarded again.
     t.call(b, a, "alice", "g1");
     // The accept still reaches Bob only.
@@ -483,10 +410,7 @@ fn calls_per_room_and_per_connection_are_limited() {
 
 #[test]
 fn connections_are_limited() {
-    let mut t = T::with(RoomsConfig {
-        max_connections: 2,
-        ..cfg()
-    });
+    let mut t = T::with(RoomsConfig { max_connections: 2, ..cfg() });
     let a = t.conn();
     t.conn();
     assert!(t.r.connect(t.now).is_none());
@@ -526,20 +450,10 @@ fn candidate_rules() {
     let stranger = t.conn();
     assert_eq!(
         t.send(stranger, candidate("alice", "g1")),
-        vec![(
-            stranger,
-            json!({"class":"reject","method":"candidate","room_id":"alice","reason":"should register first","transaction_id":"t-cand"})
-        )]
+        vec![(stranger, json!({"class":"reject","method":"candidate","room_id":"alice","reason":"should register first","transaction_id":"t-cand"}))]
     );
     t.call(b, a, "alice", "g1");
-    for key in [
-        "transaction_id",
-        "guest_id",
-        "room_id",
-        "candidate",
-        "ufrag",
-        "pwd",
-    ] {
+    for key in ["transaction_id", "guest_id", "room_id", "candidate", "ufrag", "pwd"] {
         let mut m = candidate("alice", "g1");
         m.as_object_mut().unwrap().remove(key);
         assert!(t.send(b, m).is_empty(), "without {key}");
@@ -575,10 +489,7 @@ fn bye_rules() {
     let stranger = t.conn();
     assert_eq!(
         t.send(stranger, bye("alice", "g1")),
-        vec![(
-            stranger,
-            json!({"class":"reject","method":"bye","room_id":"alice","guest_id":"g1","reason":"should register first","transaction_id":"t-bye"})
-        )]
+        vec![(stranger, json!({"class":"reject","method":"bye","room_id":"alice","guest_id":"g1","reason":"should register first","transaction_id":"t-bye"}))]
     );
     let a = t.registered("alice");
     let b = t.registered("bob");
@@ -604,14 +515,8 @@ fn disconnect_sends_bye_and_frees_the_room() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, b);
     let v = &out[0].1;
-    assert_eq!(
-        (v["class"].as_str(), v["method"].as_str()),
-        (Some("indication"), Some("bye"))
-    );
-    assert_eq!(
-        (v["room_id"].as_str(), v["guest_id"].as_str()),
-        (Some("alice"), Some("g1"))
-    );
+    assert_eq!((v["class"].as_str(), v["method"].as_str()), (Some("indication"), Some("bye")));
+    assert_eq!((v["room_id"].as_str(), v["guest_id"].as_str()), (Some("alice"), Some("g1")));
     assert_eq!(v["reason"], "peer unregister");
     assert_eq!(t.rooms(), json!([{"room_id":"bob","tours":[],"guests":[]}]));
     // The caller drops: the callee gets a bye naming its own room.
@@ -620,14 +525,8 @@ fn disconnect_sends_bye_and_frees_the_room() {
     let out = frames(t.r.disconnect(b));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, a);
-    assert_eq!(
-        (out[0].1["room_id"].as_str(), out[0].1["guest_id"].as_str()),
-        (Some("alice"), Some("g2"))
-    );
-    assert_eq!(
-        t.rooms(),
-        json!([{"room_id":"alice","tours":[],"guests":[]}])
-    );
+    assert_eq!((out[0].1["room_id"].as_str(), out[0].1["guest_id"].as_str()), (Some("alice"), Some("g2")));
+    assert_eq!(t.rooms(), json!([{"room_id":"alice","tours":[],"guests":[]}]));
     // Messages from a disconnected connection are ignored.
     assert!(t.send(b, register("bob")).is_empty());
     assert!(t.r.disconnect(b).is_empty());
@@ -665,10 +564,7 @@ fn malformed_messages_are_dropped_silently() {
     }
     assert_eq!(t.r.room_of(b), Some("bob"));
     // Numbers and booleans read as text, like ZLMediaKit's argument reader.
-    let out = t.raw(
-        a,
-        r#"{"class":"request","method":"register","transaction_id":7,"room_id":"alice"}"#,
-    );
+    let out = t.raw(a, r#"{"class":"request","method":"register","transaction_id":7,"room_id":"alice"}"#);
     assert_eq!(out[0].1["transaction_id"], "7");
     // Other rooms keep working.
     let c = candidate("alice", "g1");
@@ -683,41 +579,19 @@ fn keepalive_pings_then_closes() {
     let c = t.conn();
     let t0 = t.now;
     assert!(t.r.tick(t0 + Duration::from_secs(9)).is_empty());
-    assert_eq!(
-        t.r.tick(t0 + Duration::from_secs(10)),
-        vec![(c, Outgoing::Ping)]
-    );
-    assert!(
-        t.r.tick(t0 + Duration::from_secs(12)).is_empty(),
-        "one ping per interval"
-    );
-    assert_eq!(
-        t.r.tick(t0 + Duration::from_secs(20)),
-        vec![(c, Outgoing::Ping)]
-    );
+    assert_eq!(t.r.tick(t0 + Duration::from_secs(10)), vec![(c, Outgoing::Ping)]);
+    assert!(t.r.tick(t0 + Duration::from_secs(12)).is_empty(), "one ping per interval");
+    assert_eq!(t.r.tick(t0 + Duration::from_secs(20)), vec![(c, Outgoing::Ping)]);
     // Anything received (a pong) restarts the clock.
     t.r.touch(c, t0 + Duration::from_secs(21));
     assert!(t.r.tick(t0 + Duration::from_secs(30)).is_empty());
-    assert_eq!(
-        t.r.tick(t0 + Duration::from_secs(31)),
-        vec![(c, Outgoing::Ping)]
-    );
-    assert_eq!(
-        t.r.tick(t0 + Duration::from_secs(51)),
-        vec![(c, Outgoing::Close(CLOSE_TIMEOUT, "websocket timeout"))]
-    );
-    assert!(
-        t.r.tick(t0 + Duration::from_secs(60)).is_empty(),
-        "closed once"
-    );
+    assert_eq!(t.r.tick(t0 + Duration::from_secs(31)), vec![(c, Outgoing::Ping)]);
+    assert_eq!(t.r.tick(t0 + Duration::from_secs(51)), vec![(c, Outgoing::Close(CLOSE_TIMEOUT, "websocket timeout"))]);
+    assert!(t.r.tick(t0 + Duration::from_secs(60)).is_empty(), "closed once");
     // A text message counts as activity too.
     let d = t.r.connect(t0).unwrap();
     t.r.handle(d, "garbage", t0 + Duration::from_secs(25));
-    assert!(t
-        .r
-        .tick(t0 + Duration::from_secs(34))
-        .iter()
-        .all(|(x, _)| *x != d));
+    assert!(t.r.tick(t0 + Duration::from_secs(34)).iter().all(|(x, _)| *x != d));
 }
 
 // ---- configuration helpers ----
@@ -728,52 +602,25 @@ fn ice_server_urls() {
     let v6: IpAddr = "2001:db8::1".parse().unwrap();
     assert_eq!(
         ice_server(true, v4, 3478, "ZLMediaKit", "pw"),
-        IceServer {
-            url: "turn:203.0.113.5:3478?transport=udp".into(),
-            ufrag: "ZLMediaKit".into(),
-            pwd: "pw".into()
-        }
+        IceServer { url: "turn:203.0.113.5:3478?transport=udp".into(), ufrag: "ZLMediaKit".into(), pwd: "pw".into() }
     );
-    assert_eq!(
-        ice_server(false, v4, 9, "u", "p").url,
-        "stun:203.0.113.5:9?transport=udp"
-    );
-    assert_eq!(
-        ice_server(true, v6, 3478, "u", "p").url,
-        "turn:[2001:db8::1]:3478?transport=udp"
-    );
-    assert_eq!(
-        host_of_url("turn:[2001:db8::1]:3478?transport=udp").as_deref(),
-        Some("2001:db8::1")
-    );
-    assert_eq!(
-        host_of_url("stun:1.2.3.4:3478?transport=udp").as_deref(),
-        Some("1.2.3.4")
-    );
+    assert_eq!(ice_server(false, v4, 9, "u", "p").url, "stun:203.0.113.5:9?transport=udp");
+    assert_eq!(ice_server(true, v6, 3478, "u", "p").url, "turn:[2001:db8::1]:3478?transport=udp");
+    assert_eq!(host_of_url("turn:[2001:db8::1]:3478?transport=udp").as_deref(), Some("2001:db8::1"));
+    assert_eq!(host_of_url("stun:1.2.3.4:3478?transport=udp").as_deref(), Some("1.2.3.4"));
 }
 
 #[test]
 fn advertised_ip_order() {
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-    let ifs = [
-        ip("127.0.0.1"),
-        ip("fe80::1"),
-        ip("2001:db8::7"),
-        ip("10.0.0.5"),
-    ];
+    let ifs = [ip("127.0.0.1"), ip("fe80::1"), ip("2001:db8::7"), ip("10.0.0.5")];
     let env = |name: &str| (name == "PUBLIC").then(|| "198.51.100.9".to_owned());
-    assert_eq!(
-        advertised_ip("203.0.113.1, 10.1.1.1", &env, &ifs),
-        ip("203.0.113.1")
-    );
+    assert_eq!(advertised_ip("203.0.113.1, 10.1.1.1", &env, &ifs), ip("203.0.113.1"));
     assert_eq!(advertised_ip("$PUBLIC", &env, &ifs), ip("198.51.100.9"));
     assert_eq!(advertised_ip("*", &env, &ifs), ip("10.0.0.5"));
     assert_eq!(advertised_ip("", &env, &ifs), ip("10.0.0.5"));
     assert_eq!(advertised_ip("$MISSING", &env, &ifs), ip("10.0.0.5"));
-    assert_eq!(
-        advertised_ip("", &env, &[ip("127.0.0.1"), ip("2001:db8::7")]),
-        ip("2001:db8::7")
-    );
+    assert_eq!(advertised_ip("", &env, &[ip("127.0.0.1"), ip("2001:db8::7")]), ip("2001:db8::7"));
     assert_eq!(advertised_ip("", &env, &[ip("127.0.0.1")]), ip("127.0.0.1"));
     assert_eq!(advertised_ip("", &env, &[]), ip("127.0.0.1"));
 }
@@ -786,14 +633,7 @@ fn config_from_weir_config() {
     )
     .unwrap();
     let c = crate::SignalConfig::from_config(&loaded.config);
-    assert_eq!(
-        c.rooms.ice_servers,
-        vec![IceServer {
-            url: "stun:192.0.2.7:5349?transport=udp".into(),
-            ufrag: "a".into(),
-            pwd: "b".into()
-        }]
-    );
+    assert_eq!(c.rooms.ice_servers, vec![IceServer { url: "stun:192.0.2.7:5349?transport=udp".into(), ufrag: "a".into(), pwd: "b".into() }]);
     assert_eq!(c.rooms.ping_after, Duration::from_secs(2));
     assert_eq!(c.rooms.timeout, Duration::from_secs(5));
     assert_eq!(c.rooms.max_calls, 3);

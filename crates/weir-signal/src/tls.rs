@@ -24,26 +24,16 @@ pub enum TlsError {
 
 /// TLS for the wss listener: `cert`/`key` PEM files when set, else a self-signed certificate for
 /// `localhost`, `127.0.0.1`, `::1` and `extra_names`. Only HTTP/1.1 is offered (WebSocket).
-pub async fn load_or_generate_tls(
-    cert: &str,
-    key: &str,
-    extra_names: &[String],
-) -> Result<RustlsConfig, TlsError> {
+pub async fn load_or_generate_tls(cert: &str, key: &str, extra_names: &[String]) -> Result<RustlsConfig, TlsError> {
     let (cert, key) = (cert.trim(), key.trim());
     let config = match (cert.is_empty(), key.is_empty()) {
         (false, false) => RustlsConfig::from_pem_file(cert, key)
             .await
-            .map_err(|source| TlsError::Load {
-                cert: cert.into(),
-                key: key.into(),
-                source,
-            })?,
+            .map_err(|source| TlsError::Load { cert: cert.into(), key: key.into(), source })?,
         (true, true) => {
             let (cert_pem, key_pem) = self_signed(extra_names)?;
             tracing::info!("signaling TLS: self-signed certificate (set [rtc] signalingSslCert/signalingSslKey for a real one)");
-            RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes())
-                .await
-                .map_err(TlsError::Config)?
+            RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await.map_err(TlsError::Config)?
         }
         _ => return Err(TlsError::Incomplete),
     };
@@ -61,7 +51,6 @@ pub(crate) fn self_signed(extra_names: &[String]) -> Result<(String, String), Tl
             names.push(n.clone());
         }
     }
-    let ck =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     Ok((ck.cert.pem(), ck.signing_key.serialize_pem()))
 }

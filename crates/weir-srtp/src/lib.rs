@@ -141,10 +141,7 @@ impl SrtpGcm {
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
         let nonce = Nonce::assume_unique_for_key(self.iv(ssrc, roc, seq));
         let (hdr, payload) = pkt.split_at_mut(header_len);
-        let Ok(tag) = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::from(&*hdr), payload)
-        else {
+        let Ok(tag) = self.key.seal_in_place_separate_tag(nonce, Aad::from(&*hdr), payload) else {
             return false;
         };
         pkt.extend_from_slice(tag.as_ref());
@@ -203,28 +200,10 @@ pub struct SrtpSession {
 impl SrtpSession {
     /// `material` is the RFC 5764 section 4.2 export: client key, server key, client salt, server
     /// salt; `key_len` 16 (AES-128) or 32 (AES-256), salts 12 bytes (GCM).
-    pub fn from_keying_material(
-        material: &[u8],
-        key_len: usize,
-        we_are_client: bool,
-    ) -> Option<SrtpSession> {
+    pub fn from_keying_material(material: &[u8], key_len: usize, we_are_client: bool) -> Option<SrtpSession> {
         Some(SrtpSession {
-            rtp_in: derive_context(
-                material,
-                key_len,
-                we_are_client,
-                Side::Remote,
-                LABEL_RTP_KEY,
-                LABEL_RTP_SALT,
-            )?,
-            rtcp_out: derive_context(
-                material,
-                key_len,
-                we_are_client,
-                Side::Local,
-                LABEL_RTCP_KEY,
-                LABEL_RTCP_SALT,
-            )?,
+            rtp_in: derive_context(material, key_len, we_are_client, Side::Remote, LABEL_RTP_KEY, LABEL_RTP_SALT)?,
+            rtcp_out: derive_context(material, key_len, we_are_client, Side::Local, LABEL_RTCP_KEY, LABEL_RTCP_SALT)?,
             srtcp_index: 0,
         })
     }
@@ -247,14 +226,7 @@ pub enum Side {
 /// exported keying material (client key, server key, client salt, server salt), `key_len` 16
 /// (AES-128-GCM) or 32 (AES-256-GCM), salts 12 bytes; `side` picks whose master key, the labels
 /// which session key and salt (RFC 3711 section 4.3.2).
-pub fn derive_context(
-    material: &[u8],
-    key_len: usize,
-    we_are_client: bool,
-    side: Side,
-    key_label: u8,
-    salt_label: u8,
-) -> Option<SrtpGcm> {
+pub fn derive_context(material: &[u8], key_len: usize, we_are_client: bool, side: Side, key_label: u8, salt_label: u8) -> Option<SrtpGcm> {
     if !matches!(key_len, 16 | 32) {
         return None;
     }
@@ -269,24 +241,14 @@ pub fn derive_context(
 
 /// One side's master key and salt in DTLS-SRTP keying material (RFC 5764 section 4.2: client
 /// key, server key, client salt, server salt); `None` when the material has another length.
-fn master_key_and_salt(
-    material: &[u8],
-    key_len: usize,
-    salt_len: usize,
-    we_are_client: bool,
-    side: Side,
-) -> Option<(&[u8], &[u8])> {
+fn master_key_and_salt(material: &[u8], key_len: usize, salt_len: usize, we_are_client: bool, side: Side) -> Option<(&[u8], &[u8])> {
     if material.len() != 2 * key_len + 2 * salt_len {
         return None;
     }
     let (ck, rest) = material.split_at(key_len);
     let (sk, rest) = rest.split_at(key_len);
     let (cs, ss) = rest.split_at(salt_len);
-    Some(if (side == Side::Local) == we_are_client {
-        (ck, cs)
-    } else {
-        (sk, ss)
-    })
+    Some(if (side == Side::Local) == we_are_client { (ck, cs) } else { (sk, ss) })
 }
 
 /// The sending side of SRTP_AES128_CM_HMAC_SHA1_80 (RFC 3711 sections 4.1.1 and 4.2): AES-128
@@ -309,15 +271,9 @@ impl SrtpCmSha1 {
     /// Session contexts from a 16-byte session key, a 20-byte authentication key and a 14-byte
     /// session salt (already derived).
     pub fn new(key: &[u8; 16], auth: &[u8; 20], salt: &[u8; CM_SALT_LEN]) -> Option<SrtpCmSha1> {
-        let key = UnboundCipherKey::new(&AES_128, key)
-            .and_then(EncryptingKey::ctr)
-            .ok()?;
+        let key = UnboundCipherKey::new(&AES_128, key).and_then(EncryptingKey::ctr).ok()?;
         let auth = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth);
-        Some(SrtpCmSha1 {
-            key,
-            auth,
-            salt: *salt,
-        })
+        Some(SrtpCmSha1 { key, auth, salt: *salt })
     }
 
     /// RFC 3711 section 4.1.1: IV = (salt * 2^16) XOR (SSRC * 2^64) XOR (index * 2^16), where
@@ -345,13 +301,7 @@ impl SrtpCmSha1 {
         let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
         let iv = self.iv(ssrc, roc, seq);
         if pkt.len() > header_len
-            && self
-                .key
-                .less_safe_encrypt(
-                    &mut pkt[header_len..],
-                    EncryptionContext::Iv128(FixedLength::from(iv)),
-                )
-                .is_err()
+            && self.key.less_safe_encrypt(&mut pkt[header_len..], EncryptionContext::Iv128(FixedLength::from(iv))).is_err()
         {
             return false;
         }
@@ -365,18 +315,12 @@ impl SrtpCmSha1 {
 
     /// The sending context of one side of an AES_CM_128_HMAC_SHA1_80 association: `material`
     /// is client key, server key, client salt, server salt (16, 16, 14, 14 bytes).
-    pub fn from_keying_material(
-        material: &[u8],
-        we_are_client: bool,
-        side: Side,
-    ) -> Option<SrtpCmSha1> {
+    pub fn from_keying_material(material: &[u8], we_are_client: bool, side: Side) -> Option<SrtpCmSha1> {
         let (mk, ms) = master_key_and_salt(material, 16, CM_SALT_LEN, we_are_client, side)?;
         let mut key = [0u8; 16];
         let mut auth = [0u8; 20];
         let mut salt = [0u8; CM_SALT_LEN];
-        let ok = kdf(mk, ms, LABEL_RTP_KEY, &mut key)
-            && kdf(mk, ms, LABEL_RTP_AUTH, &mut auth)
-            && kdf(mk, ms, LABEL_RTP_SALT, &mut salt);
+        let ok = kdf(mk, ms, LABEL_RTP_KEY, &mut key) && kdf(mk, ms, LABEL_RTP_AUTH, &mut auth) && kdf(mk, ms, LABEL_RTP_SALT, &mut salt);
         if !ok {
             return None;
         }
@@ -479,10 +423,7 @@ mod tests {
         assert_eq!(salt.to_vec(), hexv("30CBBC08863D8C85D49DB34A9AE1"));
         let mut auth = [0u8; 20];
         assert!(kdf(&mk, &ms, 1, &mut auth));
-        assert_eq!(
-            auth.to_vec(),
-            hexv("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4")
-        );
+        assert_eq!(auth.to_vec(), hexv("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"));
     }
 
     #[test]
@@ -504,50 +445,17 @@ mod tests {
     #[test]
     fn both_ends_of_an_association_derive_matching_contexts() {
         let material: Vec<u8> = (0..(2 * 32 + 2 * SALT_LEN) as u8).collect();
-        let server_out = derive_context(
-            &material,
-            32,
-            false,
-            Side::Local,
-            LABEL_RTP_KEY,
-            LABEL_RTP_SALT,
-        )
-        .unwrap();
-        let client_in = derive_context(
-            &material,
-            32,
-            true,
-            Side::Remote,
-            LABEL_RTP_KEY,
-            LABEL_RTP_SALT,
-        )
-        .unwrap();
-        let client_out = derive_context(
-            &material,
-            32,
-            true,
-            Side::Local,
-            LABEL_RTP_KEY,
-            LABEL_RTP_SALT,
-        )
-        .unwrap();
+        let server_out = derive_context(&material, 32, false, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
+        let client_in = derive_context(&material, 32, true, Side::Remote, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
+        let client_out = derive_context(&material, 32, true, Side::Local, LABEL_RTP_KEY, LABEL_RTP_SALT).unwrap();
         // A header with a one-byte extension block (RFC 8285): it is all AAD.
-        let mut pkt = vec![
-            0x90, 96, 0x12, 0x34, 0, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe, 0xbe, 0xde, 0, 1, 0x10, 0xff,
-            0, 0,
-        ];
+        let mut pkt = vec![0x90, 96, 0x12, 0x34, 0, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe, 0xbe, 0xde, 0, 1, 0x10, 0xff, 0, 0];
         pkt.extend_from_slice(b"payload bytes");
         let plain = pkt.clone();
         assert!(server_out.protect_rtp(&mut pkt, 20, 3));
         assert_eq!(&pkt[..20], &plain[..20]);
-        assert_eq!(
-            client_in.unprotect_payload(&pkt, 3).unwrap(),
-            b"payload bytes"
-        );
-        assert!(
-            client_out.unprotect_payload(&pkt, 3).is_none(),
-            "each direction has its own key"
-        );
+        assert_eq!(client_in.unprotect_payload(&pkt, 3).unwrap(), b"payload bytes");
+        assert!(client_out.unprotect_payload(&pkt, 3).is_none(), "each direction has its own key");
         assert!(client_in.unprotect_payload(&pkt, 2).is_none());
         assert!(derive_context(&material[1..], 32, false, Side::Local, 0, 2).is_none());
         assert!(!server_out.protect_rtp(&mut vec![0x80; 8], 12, 0));
@@ -560,10 +468,7 @@ mod tests {
         let key: [u8; 16] = hex("2B7E151628AED2A6ABF7158809CF4F3C");
         let salt: [u8; 14] = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD");
         let s = SrtpCmSha1::new(&key, &[0; 20], &salt).unwrap();
-        assert_eq!(
-            s.iv(0, 0, 0).to_vec(),
-            hexv("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000")
-        );
+        assert_eq!(s.iv(0, 0, 0).to_vec(), hexv("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000"));
         let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         pkt.resize(12 + 48, 0);
         assert!(s.protect_rtp(&mut pkt, 12, 0));
@@ -580,8 +485,7 @@ mod tests {
         let mut pkt = vec![0x80, 96, 0xab, 0xcd, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7];
         assert!(s.protect_rtp(&mut pkt, 12, 7));
         let body = &pkt[..pkt.len() - CM_TAG_LEN];
-        let key =
-            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[2; 20]);
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[2; 20]);
         let mut msg = body.to_vec();
         msg.extend_from_slice(&7u32.to_be_bytes());
         let want = aws_lc_rs::hmac::sign(&key, &msg);

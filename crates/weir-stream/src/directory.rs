@@ -62,18 +62,11 @@ impl Directory {
     }
 
     pub fn snapshot(&self, now: Instant) -> Vec<StreamSnapshot> {
-        self.entries
-            .lock()
-            .iter()
-            .map(|(k, e)| Self::project(k, e, now))
-            .collect()
+        self.entries.lock().iter().map(|(k, e)| Self::project(k, e, now)).collect()
     }
 
     pub fn get(&self, key: &StreamKey, now: Instant) -> Option<StreamSnapshot> {
-        self.entries
-            .lock()
-            .get(key)
-            .map(|e| Self::project(key, e, now))
+        self.entries.lock().get(key).map(|e| Self::project(key, e, now))
     }
 
     pub fn len(&self) -> usize {
@@ -87,11 +80,7 @@ impl Directory {
     /// Waits up to `max_wait` for `key` to have a live source and returns its tracks; `None` on
     /// timeout. An orphaned stream does not count: a new sink waits for the source to return
     /// (the sinks it already has keep their sessions meanwhile).
-    pub async fn wait_for_source(
-        &self,
-        key: &StreamKey,
-        max_wait: Duration,
-    ) -> Option<Vec<TrackDesc>> {
+    pub async fn wait_for_source(&self, key: &StreamKey, max_wait: Duration) -> Option<Vec<TrackDesc>> {
         let deadline = tokio::time::Instant::now() + max_wait;
         loop {
             // Register interest before checking, so a claim between check and wait is not lost.
@@ -124,24 +113,14 @@ impl Directory {
             sinks,
             total_sinks: e.total_sinks,
             alive_ms: now.saturating_duration_since(e.created).as_millis() as u64,
-            source_alive_ms: e
-                .source
-                .as_ref()
-                .map(|s| now.saturating_duration_since(s.since).as_millis() as u64),
+            source_alive_ms: e.source.as_ref().map(|s| now.saturating_duration_since(s.since).as_millis() as u64),
             orphaned: e.orphaned,
         }
     }
 
     // Writers: the hub only.
 
-    pub(crate) fn source_set(
-        &self,
-        key: &StreamKey,
-        id: &str,
-        protocol: &'static str,
-        tracks: &[TrackDesc],
-        now: Instant,
-    ) {
+    pub(crate) fn source_set(&self, key: &StreamKey, id: &str, protocol: &'static str, tracks: &[TrackDesc], now: Instant) {
         let mut entries = self.entries.lock();
         let e = entries.entry(key.clone()).or_insert_with(|| Entry {
             source: None,
@@ -151,11 +130,7 @@ impl Directory {
             created: now,
             total_sinks: 0,
         });
-        e.source = Some(Source {
-            id: id.to_owned(),
-            protocol,
-            since: now,
-        });
+        e.source = Some(Source { id: id.to_owned(), protocol, since: now });
         e.tracks = tracks.to_vec();
         e.orphaned = false;
         drop(entries);

@@ -14,11 +14,7 @@ pub struct GopCache {
 impl GopCache {
     /// A cache that gives up on a GOP longer than `max_units` (0: caches nothing).
     pub fn new(max_units: usize) -> Self {
-        Self {
-            max_units,
-            units: Vec::new(),
-            keyframe_ts: None,
-        }
+        Self { max_units, units: Vec::new(), keyframe_ts: None }
     }
 
     /// Offers a unit of the track.
@@ -65,11 +61,7 @@ impl GopCache {
 
     /// The cached units from the keyframe on, in sequence order; empty without a keyframe.
     pub fn units(&self) -> &[MediaUnit] {
-        if self.keyframe_ts.is_some() {
-            &self.units
-        } else {
-            &[]
-        }
+        if self.keyframe_ts.is_some() { &self.units } else { &[] }
     }
 
     pub fn has_keyframe(&self) -> bool {

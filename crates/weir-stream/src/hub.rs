@@ -175,20 +175,11 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
                 slot.stream = stream;
-                StreamId {
-                    index,
-                    generation: slot.generation,
-                }
+                StreamId { index, generation: slot.generation }
             }
             None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    stream,
-                });
-                StreamId {
-                    index: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
+                self.slots.push(Slot { generation: 0, stream });
+                StreamId { index: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
         self.by_key.insert(key.clone(), id);
@@ -197,16 +188,8 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
 
     /// Removes a stream: its foreign sinks end, its local sinks are to be closed.
     fn remove(&mut self, id: StreamId, reason: &'static str) {
-        let Some(slot) = self
-            .slots
-            .get_mut(id.index())
-            .filter(|s| s.generation == id.generation)
-        else {
-            return;
-        };
-        let Some(stream) = slot.stream.take() else {
-            return;
-        };
+        let Some(slot) = self.slots.get_mut(id.index()).filter(|s| s.generation == id.generation) else { return };
+        let Some(stream) = slot.stream.take() else { return };
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
         self.by_key.remove(&stream.key);
@@ -223,23 +206,12 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
 
     /// Makes `claim` the source of `key`. Fails if another live source holds it. A stream that
     /// was orphaned is resumed: its sinks stay and follow the new source (a new epoch).
-    pub fn claim_source(
-        &mut self,
-        key: &StreamKey,
-        claim: SourceClaim<L>,
-        now: Instant,
-    ) -> Result<Claimed, HubError> {
+    pub fn claim_source(&mut self, key: &StreamKey, claim: SourceClaim<L>, now: Instant) -> Result<Claimed, HubError> {
         if claim.tracks.is_empty() || claim.tracks.len() > MAX_TRACKS {
-            return Err(HubError::BadTracks(format!(
-                "{} tracks (1 to {MAX_TRACKS})",
-                claim.tracks.len()
-            )));
+            return Err(HubError::BadTracks(format!("{} tracks (1 to {MAX_TRACKS})", claim.tracks.len())));
         }
         let existing = self.find(key);
-        if let Some(source) = existing
-            .and_then(|id| self.get(id))
-            .and_then(|s| s.source.as_ref())
-        {
+        if let Some(source) = existing.and_then(|id| self.get(id)).and_then(|s| s.source.as_ref()) {
             if source.id != claim.id {
                 return Err(HubError::AlreadyPublishing);
             }
@@ -250,29 +222,19 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
         };
         let foreign = matches!(claim.kind, SourceKind::Foreign(_));
         let (gop_units, recent_units) = (self.cfg.gop_cache_max_units, self.cfg.recent_units);
-        let Some(stream) = self.get_mut(id) else {
-            return Err(HubError::NotFound);
-        };
+        let Some(stream) = self.get_mut(id) else { return Err(HubError::NotFound) };
         let resumed = stream.orphaned_since.take().is_some();
         stream.epoch = stream.epoch.wrapping_add(1);
-        stream.tracks = claim
-            .tracks
-            .iter()
-            .map(|t| StreamTrack::new(t.clone(), gop_units, recent_units))
-            .collect();
+        stream.tracks = claim.tracks.iter().map(|t| StreamTrack::new(t.clone(), gop_units, recent_units)).collect();
         stream.descs = Arc::from(claim.tracks.clone());
         stream.last_keyframe_request = None;
-        stream.source = Some(Source {
-            id: claim.id.clone(),
-            kind: claim.kind,
-        });
+        stream.source = Some(Source { id: claim.id.clone(), kind: claim.kind });
         let (epoch, descs) = (stream.epoch, stream.descs.clone());
         for sink in &mut stream.foreign_sinks {
             sink.end.set_tracks(epoch, descs.clone());
         }
         let wake = !stream.foreign_sinks.is_empty();
-        self.directory
-            .source_set(key, &claim.id, claim.protocol, &claim.tracks, now);
+        self.directory.source_set(key, &claim.id, claim.protocol, &claim.tracks, now);
         if foreign {
             self.note_foreign(id);
         }
@@ -282,10 +244,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
         if resumed {
             info!(stream = %key, source = %claim.id, "source resumed the stream within continue_push_ms");
         }
-        Ok(Claimed {
-            stream: id,
-            resumed,
-        })
+        Ok(Claimed { stream: id, resumed })
     }
 
     /// The source `source_id` left. With sinks and a grace period the stream waits for a new
@@ -293,9 +252,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     /// ([`HubEffect::CloseSink`]). A source that is not (any more) the stream's changes nothing.
     pub fn release_source(&mut self, id: StreamId, source_id: &str, now: Instant) {
         let grace = self.cfg.grace;
-        let Some(stream) = self.get_mut(id) else {
-            return;
-        };
+        let Some(stream) = self.get_mut(id) else { return };
         if stream.source.as_ref().map(|s| s.id.as_str()) != Some(source_id) {
             return;
         }
@@ -320,11 +277,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     pub fn expire_orphans(&mut self, now: Instant) {
         let grace = self.cfg.grace;
         let expired: Vec<(StreamId, StreamKey)> = (self.by_key.iter())
-            .filter(|(_, &id)| {
-                self.get(id)
-                    .and_then(|s| s.orphaned_since)
-                    .is_some_and(|t| now.saturating_duration_since(t) >= grace)
-            })
+            .filter(|(_, &id)| self.get(id).and_then(|s| s.orphaned_since).is_some_and(|t| now.saturating_duration_since(t) >= grace))
             .map(|(k, &id)| (id, k.clone()))
             .collect();
         for (id, key) in expired {
@@ -338,10 +291,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     pub fn request_keyframe(&mut self, id: StreamId, now: Instant) -> Option<L> {
         let interval = self.cfg.keyframe_request_interval;
         let stream = self.get_mut(id)?;
-        if stream
-            .last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
+        if stream.last_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < interval) {
             return None;
         }
         if !stream.has_video() {
@@ -362,13 +312,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     // Sinks
 
     /// Adds a local sink. Fails if the stream has neither a source nor is orphaned.
-    pub fn add_local_sink(
-        &mut self,
-        key: &StreamKey,
-        sink: L,
-        sink_id: &str,
-        protocol: &'static str,
-    ) -> Result<StreamId, HubError> {
+    pub fn add_local_sink(&mut self, key: &StreamKey, sink: L, sink_id: &str, protocol: &'static str) -> Result<StreamId, HubError> {
         let id = self.find(key).ok_or(HubError::NotFound)?;
         let stream = self.get_mut(id).ok_or(HubError::NotFound)?;
         if stream.source.is_none() && stream.orphaned_since.is_none() {
@@ -382,9 +326,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     }
 
     pub fn remove_local_sink(&mut self, id: StreamId, sink: L, sink_id: &str) {
-        let Some(stream) = self.get_mut(id) else {
-            return;
-        };
+        let Some(stream) = self.get_mut(id) else { return };
         stream.local_sinks.retain(|&s| s != sink);
         let key = stream.key.clone();
         self.directory.sink_removed(&key, sink_id);
@@ -408,10 +350,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
         }
         stream.start_foreign_sink(&mut end);
         let wants_keyframe = stream.has_video() && stream.tracks.iter().all(|t| t.gop().is_empty());
-        stream.foreign_sinks.push(ForeignSink {
-            id: sink_id.to_owned(),
-            end,
-        });
+        stream.foreign_sinks.push(ForeignSink { id: sink_id.to_owned(), end });
         self.directory.sink_added(key, sink_id, protocol);
         self.note_foreign(id);
         self.to_wake.push(id);
@@ -423,10 +362,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
 
     /// An orphaned stream nobody watches any more has no reason to wait for its source.
     fn forget_if_unwatched(&mut self, id: StreamId) {
-        if self
-            .get(id)
-            .is_some_and(|s| s.source.is_none() && !s.has_sinks())
-        {
+        if self.get(id).is_some_and(|s| s.source.is_none() && !s.has_sinks()) {
             self.remove(id, "stream ended");
         }
     }
@@ -449,9 +385,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
     /// Takes a unit from the stream's source into the stream (see [`Stream::push`]); local sinks
     /// get it at the end of the turn from [`Hub::fanout_pending`].
     pub fn push(&mut self, id: StreamId, unit: MediaUnit, now: Instant) {
-        let Some(stream) = self.get_mut(id) else {
-            return;
-        };
+        let Some(stream) = self.get_mut(id) else { return };
         let has_foreign = !stream.foreign_sinks.is_empty();
         let (first, overflowed) = stream.push(unit);
         if first {
@@ -474,9 +408,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
 
     /// Takes a stream's queued fan-out items; hand the vector back with [`Hub::return_fanout`].
     pub fn take_fanout(&mut self, id: StreamId) -> Vec<crate::FanoutItem> {
-        self.get_mut(id)
-            .map(|s| std::mem::take(&mut s.fanout))
-            .unwrap_or_default()
+        self.get_mut(id).map(|s| std::mem::take(&mut s.fanout)).unwrap_or_default()
     }
 
     /// Gives a fan-out vector back (its capacity serves the next turn).
@@ -500,14 +432,8 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
             let mut units = std::mem::take(&mut self.drained);
             let mut source_gone = None;
             let mut wants_keyframe = false;
-            let Some(stream) = self.get_mut(id) else {
-                continue;
-            };
-            if let Some(Source {
-                id: source_id,
-                kind: SourceKind::Foreign(end),
-            }) = stream.source.as_mut()
-            {
+            let Some(stream) = self.get_mut(id) else { continue };
+            if let Some(Source { id: source_id, kind: SourceKind::Foreign(end) }) = stream.source.as_mut() {
                 end.drain(|u| units.push(u));
                 if end.is_gone() {
                     source_gone = Some(source_id.clone());
@@ -537,14 +463,7 @@ impl<L: Copy + PartialEq + std::fmt::Debug> Hub<L> {
             }
             self.forget_if_unwatched(id);
             let still_foreign = self.get(id).is_some_and(|s| {
-                s.foreign_sink_count() > 0
-                    || matches!(
-                        s.source,
-                        Some(Source {
-                            kind: SourceKind::Foreign(_),
-                            ..
-                        })
-                    )
+                s.foreign_sink_count() > 0 || matches!(s.source, Some(Source { kind: SourceKind::Foreign(_), .. }))
             });
             if !still_foreign {
                 if let Some(pos) = self.foreign.iter().position(|&f| f == id) {

@@ -25,10 +25,7 @@ pub mod unit;
 
 pub use directory::{Directory, StreamSnapshot};
 pub use hub::{Claimed, Hub, HubConfig, HubEffect, HubError, SourceClaim, StreamId};
-pub use port::{
-    sink_port, source_port, KeyframeRequests, PushError, SinkEnd, SinkEvent, SinkPort, SourceEnd,
-    SourcePort,
-};
+pub use port::{sink_port, source_port, KeyframeRequests, PushError, SinkEnd, SinkEvent, SinkPort, SourceEnd, SourcePort};
 pub use recent::RecentUnits;
 pub use service::{PublishRequest, PublishedStream, StreamError, StreamService, SubscribeRequest};
 pub use stream::{FanoutItem, SourceKind, Stream, StreamTrack};

@@ -102,9 +102,7 @@ impl SourcePort {
     /// The port's keyframe requests, to wait on from a task that also pushes (the ring's
     /// producer side cannot be shared across an await).
     pub fn keyframe_requests(&self) -> KeyframeRequests {
-        KeyframeRequests {
-            shared: self.shared.clone(),
-        }
+        KeyframeRequests { shared: self.shared.clone() }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -125,9 +123,7 @@ impl KeyframeRequests {
             let notified = self.shared.keyframe.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.shared.keyframe_wanted.swap(false, Ordering::AcqRel)
-                || self.shared.closed.load(Ordering::Acquire)
-            {
+            if self.shared.keyframe_wanted.swap(false, Ordering::AcqRel) || self.shared.closed.load(Ordering::Acquire) {
                 return;
             }
             notified.await;
@@ -190,17 +186,7 @@ pub fn source_port(capacity: usize, owner: Arc<Notify>) -> (SourcePort, SourceEn
         closed: AtomicBool::new(false),
         full_drops: AtomicU64::new(0),
     });
-    (
-        SourcePort {
-            units: producer,
-            shared: shared.clone(),
-            owner,
-        },
-        SourceEnd {
-            units: consumer,
-            shared,
-        },
-    )
+    (SourcePort { units: producer, shared: shared.clone(), owner }, SourceEnd { units: consumer, shared })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,10 +197,7 @@ pub fn source_port(capacity: usize, owner: Arc<Notify>) -> (SourcePort, SourceEn
 pub enum SinkEvent {
     /// The stream's tracks: the first event, and again when a new source takes the stream over
     /// (a new `epoch`: the units' sequence numbers and timestamps start afresh).
-    Tracks {
-        epoch: u32,
-        tracks: Arc<[TrackDesc]>,
-    },
+    Tracks { epoch: u32, tracks: Arc<[TrackDesc]> },
     /// One RTP payload of a track. The first video unit after `Tracks` or `Gap` is a keyframe.
     Unit(MediaUnit),
     /// The ring was full and `dropped` units were lost; what follows starts at a keyframe.
@@ -320,9 +303,7 @@ impl SinkEnd {
     }
 
     fn flush_tracks(&mut self) -> bool {
-        let Some((epoch, tracks)) = self.tracks_due.take() else {
-            return true;
-        };
+        let Some((epoch, tracks)) = self.tracks_due.take() else { return true };
         match self.events.push(SinkEvent::Tracks { epoch, tracks }) {
             Ok(()) => {
                 self.unwoken = true;
@@ -340,11 +321,7 @@ impl SinkEnd {
     /// stream has a video track (an audio-only sink resynchronises when half its ring is free).
     pub(crate) fn offer(&mut self, unit: &MediaUnit, video: bool, has_video: bool) -> Offered {
         if self.resync {
-            let restart = if has_video {
-                video && unit.keyframe
-            } else {
-                self.events.slots() >= self.capacity / 2
-            };
+            let restart = if has_video { video && unit.keyframe } else { self.events.slots() >= self.capacity / 2 };
             // Room for a pending `Tracks`, the `Gap` and the unit itself.
             if !restart || self.events.slots() < 3 {
                 return self.drop_unit();
@@ -437,11 +414,7 @@ pub fn sink_port(capacity: usize, owner: Arc<Notify>) -> (SinkPort, SinkEnd) {
         dropped: AtomicU64::new(0),
     });
     (
-        SinkPort {
-            events: consumer,
-            shared: shared.clone(),
-            owner,
-        },
+        SinkPort { events: consumer, shared: shared.clone(), owner },
         SinkEnd {
             events: producer,
             shared,

@@ -11,9 +11,7 @@ pub struct RecentUnits {
 
 impl RecentUnits {
     pub fn new(capacity: usize) -> Self {
-        RecentUnits {
-            slots: vec![None; capacity.max(1)],
-        }
+        RecentUnits { slots: vec![None; capacity.max(1)] }
     }
 
     pub fn push(&mut self, unit: &MediaUnit) {
@@ -26,9 +24,7 @@ impl RecentUnits {
 
     /// The unit with extended sequence number `seq`, while it is held.
     pub fn get(&self, seq: u64) -> Option<&MediaUnit> {
-        self.slots[(seq % self.slots.len() as u64) as usize]
-            .as_ref()
-            .filter(|u| u.seq == seq)
+        self.slots[(seq % self.slots.len() as u64) as usize].as_ref().filter(|u| u.seq == seq)
     }
 }
 

@@ -23,13 +23,7 @@ pub struct PublishRequest {
 
 impl PublishRequest {
     pub fn new(key: StreamKey, protocol: &'static str, tracks: Vec<TrackDesc>) -> Self {
-        PublishRequest {
-            key,
-            protocol,
-            id: None,
-            tracks,
-            capacity: DEFAULT_PORT_CAPACITY,
-        }
+        PublishRequest { key, protocol, id: None, tracks, capacity: DEFAULT_PORT_CAPACITY }
     }
 }
 
@@ -47,13 +41,7 @@ pub struct SubscribeRequest {
 
 impl SubscribeRequest {
     pub fn new(key: StreamKey, protocol: &'static str) -> Self {
-        SubscribeRequest {
-            key,
-            protocol,
-            id: None,
-            max_wait: Duration::ZERO,
-            capacity: DEFAULT_PORT_CAPACITY,
-        }
+        SubscribeRequest { key, protocol, id: None, max_wait: Duration::ZERO, capacity: DEFAULT_PORT_CAPACITY }
     }
 }
 
@@ -71,10 +59,7 @@ pub enum StreamError {
 pub trait StreamService: Send + Sync + 'static {
     /// Becomes the source of a stream. Dropping the port releases the source (the stream's
     /// grace period applies, as for any source that leaves).
-    fn publish(
-        &self,
-        req: PublishRequest,
-    ) -> BoxFuture<'_, Result<(SourcePort, PublishedStream), StreamError>>;
+    fn publish(&self, req: PublishRequest) -> BoxFuture<'_, Result<(SourcePort, PublishedStream), StreamError>>;
     /// Becomes a sink of a stream (after waiting up to `max_wait` for a source). Dropping the
     /// port leaves the stream.
     fn subscribe(&self, req: SubscribeRequest) -> BoxFuture<'_, Result<SinkPort, StreamError>>;

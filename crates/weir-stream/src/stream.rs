@@ -124,11 +124,7 @@ impl<L: Copy + PartialEq> Stream<L> {
 
     /// The first track of `kind`: what a sink that takes one audio and one video track follows.
     pub fn track_of_kind(&self, kind: MediaKind) -> Option<(TrackId, &StreamTrack)> {
-        self.tracks
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.desc.kind == kind)
-            .map(|(i, t)| (TrackId(i as u8), t))
+        self.tracks.iter().enumerate().find(|(_, t)| t.desc.kind == kind).map(|(i, t)| (TrackId(i as u8), t))
     }
 
     pub fn has_video(&self) -> bool {
@@ -138,10 +134,7 @@ impl<L: Copy + PartialEq> Stream<L> {
     /// The source, when it is a session on the owner's thread.
     pub fn local_source(&self) -> Option<L> {
         match &self.source {
-            Some(Source {
-                kind: SourceKind::Local(l),
-                ..
-            }) => Some(*l),
+            Some(Source { kind: SourceKind::Local(l), .. }) => Some(*l),
             _ => None,
         }
     }
@@ -180,9 +173,7 @@ impl<L: Copy + PartialEq> Stream<L> {
     /// turn's fan-out queue when there are local sinks. Returns (whether this is the turn's first
     /// queued item, whether a foreign sink overflowed and wants a keyframe).
     pub(crate) fn push(&mut self, unit: MediaUnit) -> (bool, bool) {
-        let Some(track) = self.tracks.get_mut(unit.track.index()) else {
-            return (false, false);
-        };
+        let Some(track) = self.tracks.get_mut(unit.track.index()) else { return (false, false) };
         let video = track.desc.kind == MediaKind::Video;
         if let Some(recent) = track.recent.as_mut() {
             recent.push(&unit);
@@ -202,11 +193,7 @@ impl<L: Copy + PartialEq> Stream<L> {
         }
         self.fanout_count += 1;
         let first = self.fanout.is_empty();
-        self.fanout.push(FanoutItem {
-            n: self.fanout_count,
-            epoch: self.epoch,
-            unit,
-        });
+        self.fanout.push(FanoutItem { n: self.fanout_count, epoch: self.epoch, unit });
         (first, overflowed)
     }
 

@@ -16,10 +16,7 @@ fn key(s: &str) -> StreamKey {
 }
 
 fn av() -> Vec<TrackDesc> {
-    vec![
-        TrackDesc::new(Codec::Opus),
-        TrackDesc::new(Codec::H264).with_fmtp("packetization-mode=1;profile-level-id=42e01f"),
-    ]
+    vec![TrackDesc::new(Codec::Opus), TrackDesc::new(Codec::H264).with_fmtp("packetization-mode=1;profile-level-id=42e01f")]
 }
 
 fn hub() -> TestHub {
@@ -27,19 +24,11 @@ fn hub() -> TestHub {
 }
 
 fn local(id: &str, handle: u32) -> SourceClaim<u32> {
-    SourceClaim {
-        id: id.into(),
-        protocol: "whip",
-        tracks: av(),
-        kind: SourceKind::Local(handle),
-    }
+    SourceClaim { id: id.into(), protocol: "whip", tracks: av(), kind: SourceKind::Local(handle) }
 }
 
 fn unit(track: u8, seq: u64, ts: u32, keyframe: bool) -> MediaUnit {
-    MediaUnit {
-        track: TrackId(track),
-        ..test_unit(seq, ts, keyframe)
-    }
+    MediaUnit { track: TrackId(track), ..test_unit(seq, ts, keyframe) }
 }
 
 fn effects(h: &mut TestHub) -> Vec<HubEffect<u32>> {
@@ -53,10 +42,7 @@ fn second_source_is_refused_while_first_is_live() {
     let mut h = hub();
     let now = Instant::now();
     assert!(h.claim_source(&key("a"), local("s1", 1), now).is_ok());
-    assert_eq!(
-        h.claim_source(&key("a"), local("s2", 2), now),
-        Err(HubError::AlreadyPublishing)
-    );
+    assert_eq!(h.claim_source(&key("a"), local("s2", 2), now), Err(HubError::AlreadyPublishing));
     assert!(h.claim_source(&key("b"), local("s2", 2), now).is_ok());
     let snap = h.directory().snapshot(now);
     assert_eq!(snap.len(), 2);
@@ -68,54 +54,30 @@ fn second_source_is_refused_while_first_is_live() {
 fn source_leaving_without_sinks_removes_stream() {
     let mut h = hub();
     let now = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), now)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), now).unwrap().stream;
     h.release_source(id, "s1", now);
     assert!(h.directory().snapshot(now).is_empty());
     assert!(h.get(id).is_none());
-    assert_eq!(
-        h.add_local_sink(&key("a"), 5, "p1", "whep"),
-        Err(HubError::NotFound)
-    );
+    assert_eq!(h.add_local_sink(&key("a"), 5, "p1", "whep"), Err(HubError::NotFound));
 }
 
 #[test]
 fn return_within_grace_resumes_for_sinks() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     assert_eq!(h.add_local_sink(&key("a"), 7, "p1", "whep"), Ok(id));
     h.release_source(id, "s1", t0);
     let snap = h.directory().get(&key("a"), t0).unwrap();
     assert!(snap.orphaned);
-    assert_eq!(
-        snap.tracks,
-        av(),
-        "an orphaned stream keeps its tracks for its sinks"
-    );
+    assert_eq!(snap.tracks, av(), "an orphaned stream keeps its tracks for its sinks");
     let epoch = h.get(id).unwrap().epoch();
-    let claimed = h
-        .claim_source(&key("a"), local("s2", 2), t0 + Duration::from_secs(3))
-        .unwrap();
-    assert_eq!(
-        claimed,
-        Claimed {
-            stream: id,
-            resumed: true
-        }
-    );
+    let claimed = h.claim_source(&key("a"), local("s2", 2), t0 + Duration::from_secs(3)).unwrap();
+    assert_eq!(claimed, Claimed { stream: id, resumed: true });
     let stream = h.get(id).unwrap();
     assert_eq!(stream.local_sinks(), &[7]);
     assert_eq!(stream.epoch(), epoch + 1, "a new source is a new epoch");
-    assert_eq!(
-        h.directory().get(&key("a"), t0).unwrap().sinks,
-        vec!["p1".to_string()]
-    );
+    assert_eq!(h.directory().get(&key("a"), t0).unwrap().sinks, vec!["p1".to_string()]);
     assert!(effects(&mut h).is_empty());
 }
 
@@ -123,10 +85,7 @@ fn return_within_grace_resumes_for_sinks() {
 fn orphans_expire_after_grace_and_their_sinks_close() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
     h.release_source(id, "s1", t0);
     h.expire_orphans(t0 + Duration::from_secs(14));
@@ -134,20 +93,14 @@ fn orphans_expire_after_grace_and_their_sinks_close() {
     h.expire_orphans(t0 + Duration::from_secs(15));
     assert!(h.get(id).is_none());
     assert!(h.directory().snapshot(t0).is_empty());
-    assert_eq!(
-        effects(&mut h),
-        vec![HubEffect::CloseSink(7, "stream ended")]
-    );
+    assert_eq!(effects(&mut h), vec![HubEffect::CloseSink(7, "stream ended")]);
 }
 
 #[test]
 fn stale_release_by_old_source_does_not_evict_new_one() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
     h.release_source(id, "s1", t0);
     h.claim_source(&key("a"), local("s2", 2), t0).unwrap();
@@ -159,20 +112,14 @@ fn stale_release_by_old_source_does_not_evict_new_one() {
 fn an_orphan_nobody_watches_is_forgotten() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
     h.release_source(id, "s1", t0);
     h.remove_local_sink(id, 7, "p1");
     assert!(h.get(id).is_none());
     assert!(h.directory().is_empty());
     // The slot's next stream is not reachable through the old handle.
-    let id2 = h
-        .claim_source(&key("b"), local("s3", 3), t0)
-        .unwrap()
-        .stream;
+    let id2 = h.claim_source(&key("b"), local("s3", 3), t0).unwrap().stream;
     assert_eq!(id2.index(), id.index());
     assert!(h.get(id).is_none());
 }
@@ -181,10 +128,7 @@ fn an_orphan_nobody_watches_is_forgotten() {
 fn units_are_queued_once_per_turn_for_local_sinks_and_cached() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     // Without sinks nothing is queued, but the GOP is cached.
     h.push(id, unit(1, 10, 0, true), t0);
     let mut pending = Vec::new();
@@ -196,48 +140,25 @@ fn units_are_queued_once_per_turn_for_local_sinks_and_cached() {
     h.fanout_pending(&mut pending);
     assert_eq!(pending, vec![id]);
     let items = h.take_fanout(id);
-    assert_eq!(
-        items.iter().map(|i| (i.n, i.unit.seq)).collect::<Vec<_>>(),
-        vec![(1, 11), (2, 500)]
-    );
+    assert_eq!(items.iter().map(|i| (i.n, i.unit.seq)).collect::<Vec<_>>(), vec![(1, 11), (2, 500)]);
     h.return_fanout(id, items);
     let stream = h.get(id).unwrap();
     assert_eq!(stream.fanout_count(), 2);
     let (video, track) = stream.track_of_kind(MediaKind::Video).unwrap();
     assert_eq!(video, TrackId(1));
-    assert_eq!(
-        track.gop().iter().map(|u| u.seq).collect::<Vec<_>>(),
-        vec![10, 11]
-    );
+    assert_eq!(track.gop().iter().map(|u| u.seq).collect::<Vec<_>>(), vec![10, 11]);
     assert!(track.recent().and_then(|r| r.get(11)).is_some());
-    assert!(
-        stream
-            .track_of_kind(MediaKind::Audio)
-            .unwrap()
-            .1
-            .recent()
-            .is_none(),
-        "audio is not retransmitted"
-    );
+    assert!(stream.track_of_kind(MediaKind::Audio).unwrap().1.recent().is_none(), "audio is not retransmitted");
 }
 
 #[test]
 fn keyframe_requests_are_throttled_per_stream() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     assert_eq!(h.request_keyframe(id, t0), Some(1));
-    assert_eq!(
-        h.request_keyframe(id, t0 + Duration::from_millis(100)),
-        None
-    );
-    assert_eq!(
-        h.request_keyframe(id, t0 + Duration::from_millis(500)),
-        Some(1)
-    );
+    assert_eq!(h.request_keyframe(id, t0 + Duration::from_millis(100)), None);
+    assert_eq!(h.request_keyframe(id, t0 + Duration::from_millis(500)), Some(1));
 }
 
 #[tokio::test]
@@ -249,23 +170,14 @@ async fn waiting_player_wakes_when_source_arrives() {
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut h: TestHub = Hub::new(HubConfig::default(), dir.clone());
-    h.claim_source(&key("a"), local("s1", 1), Instant::now())
-        .unwrap();
+    h.claim_source(&key("a"), local("s1", 1), Instant::now()).unwrap();
     assert_eq!(waiter.await.unwrap(), Some(av()));
-    assert_eq!(
-        dir.wait_for_source(&key("b"), Duration::from_millis(30))
-            .await,
-        None
-    );
+    assert_eq!(dir.wait_for_source(&key("b"), Duration::from_millis(30)).await, None);
     // An orphaned stream makes a new sink wait for its source to return.
     let id = h.find(&key("a")).unwrap();
     h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
     h.release_source(id, "s1", Instant::now());
-    assert_eq!(
-        dir.wait_for_source(&key("a"), Duration::from_millis(30))
-            .await,
-        None
-    );
+    assert_eq!(dir.wait_for_source(&key("a"), Duration::from_millis(30)).await, None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,12 +191,7 @@ fn described(evs: &[SinkEvent]) -> Vec<String> {
     evs.iter()
         .map(|e| match e {
             SinkEvent::Tracks { epoch, tracks } => format!("tracks{epoch}x{}", tracks.len()),
-            SinkEvent::Unit(u) => format!(
-                "{}{}:{}",
-                if u.keyframe { "K" } else { "" },
-                u.track.0,
-                u.seq
-            ),
+            SinkEvent::Unit(u) => format!("{}{}:{}", if u.keyframe { "K" } else { "" }, u.track.0, u.seq),
             SinkEvent::Gap { dropped } => format!("gap{dropped}"),
             SinkEvent::SourceLeft => "left".into(),
         })
@@ -296,57 +203,36 @@ fn a_foreign_sink_gets_tracks_then_the_gop_then_live_units_from_a_keyframe() {
     let mut h = hub();
     let t0 = Instant::now();
     let owner = Arc::new(Notify::new());
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     h.push(id, unit(1, 10, 0, true), t0);
     h.push(id, unit(1, 11, 0, false), t0);
     let (mut port, end) = sink_port(64, owner.clone());
-    h.add_foreign_sink(&key("a"), "probe1", "probe", end, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("a"), "probe1", "probe", end, t0).unwrap();
     h.push(id, unit(0, 100, 0, false), t0);
     h.push(id, unit(1, 12, 3000, false), t0);
     h.wake_sinks();
-    assert_eq!(
-        described(&events(&mut port)),
-        ["tracks1x2", "K1:10", "1:11", "0:100", "1:12"]
-    );
-    assert_eq!(
-        h.directory().get(&key("a"), t0).unwrap().sinks,
-        vec!["probe1".to_string()]
-    );
+    assert_eq!(described(&events(&mut port)), ["tracks1x2", "K1:10", "1:11", "0:100", "1:12"]);
+    assert_eq!(h.directory().get(&key("a"), t0).unwrap().sinks, vec!["probe1".to_string()]);
 
     // Without a cached keyframe a new sink gets audio at once and video from the next keyframe,
     // and the source is asked for one.
-    let id_b = h
-        .claim_source(&key("b"), local("s2", 2), t0)
-        .unwrap()
-        .stream;
+    let id_b = h.claim_source(&key("b"), local("s2", 2), t0).unwrap().stream;
     let (mut port_b, end_b) = sink_port(64, owner);
-    h.add_foreign_sink(&key("b"), "probe2", "probe", end_b, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("b"), "probe2", "probe", end_b, t0).unwrap();
     assert_eq!(effects(&mut h), vec![HubEffect::RequestKeyframe(2)]);
     h.push(id_b, unit(1, 5, 0, false), t0);
     h.push(id_b, unit(0, 6, 0, false), t0);
     h.push(id_b, unit(1, 7, 3000, true), t0);
-    assert_eq!(
-        described(&events(&mut port_b)),
-        ["tracks1x2", "0:6", "K1:7"]
-    );
+    assert_eq!(described(&events(&mut port_b)), ["tracks1x2", "0:6", "K1:7"]);
 }
 
 #[test]
 fn a_full_sink_drops_and_resynchronises_at_the_next_keyframe() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     let (mut port, end) = sink_port(16, Arc::new(Notify::new()));
-    h.add_foreign_sink(&key("a"), "slow", "probe", end, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("a"), "slow", "probe", end, t0).unwrap();
     effects(&mut h);
     // Past the keyframe request throttle of the sink's start.
     let t1 = t0 + Duration::from_secs(1);
@@ -370,22 +256,15 @@ fn a_full_sink_drops_and_resynchronises_at_the_next_keyframe() {
 fn a_new_source_is_announced_to_foreign_sinks_before_its_units() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     let (mut port, end) = sink_port(64, Arc::new(Notify::new()));
-    h.add_foreign_sink(&key("a"), "probe", "probe", end, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("a"), "probe", "probe", end, t0).unwrap();
     h.push(id, unit(1, 1, 0, true), t0);
     h.release_source(id, "s1", t0);
     h.claim_source(&key("a"), local("s2", 2), t0).unwrap();
     h.push(id, unit(1, 70_000, 5, false), t0);
     h.push(id, unit(1, 70_001, 5, true), t0);
-    assert_eq!(
-        described(&events(&mut port)),
-        ["tracks1x2", "K1:1", "left", "tracks2x2", "K1:70001"]
-    );
+    assert_eq!(described(&events(&mut port)), ["tracks1x2", "K1:1", "left", "tracks2x2", "K1:70001"]);
 }
 
 #[tokio::test]
@@ -394,26 +273,18 @@ async fn a_foreign_source_feeds_local_and_foreign_sinks_and_leaves_when_dropped(
     let t0 = Instant::now();
     let owner = Arc::new(Notify::new());
     let (mut source, end) = source_port(64, owner.clone());
-    let claim = SourceClaim {
-        id: "gen1".into(),
-        protocol: "testsrc",
-        tracks: av(),
-        kind: SourceKind::Foreign(end),
-    };
+    let claim = SourceClaim { id: "gen1".into(), protocol: "testsrc", tracks: av(), kind: SourceKind::Foreign(end) };
     let id = h.claim_source(&key("a"), claim, t0).unwrap().stream;
     h.add_local_sink(&key("a"), 9, "p1", "whep").unwrap();
     let (mut sink, sink_end) = sink_port(64, owner.clone());
-    h.add_foreign_sink(&key("a"), "probe", "probe", sink_end, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("a"), "probe", "probe", sink_end, t0).unwrap();
     // The new sink's keyframe request reached the source port.
     assert!(source.take_keyframe_request());
 
     source.push(unit(1, 1, 0, true)).unwrap();
     source.push(unit(0, 2, 0, false)).unwrap();
     // One wake-up for the burst.
-    tokio::time::timeout(Duration::from_secs(1), owner.notified())
-        .await
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(1), owner.notified()).await.unwrap();
     h.poll_foreign(t0);
     h.wake_sinks();
     let mut pending = Vec::new();
@@ -425,43 +296,25 @@ async fn a_foreign_source_feeds_local_and_foreign_sinks_and_leaves_when_dropped(
     // A local sink asks for a keyframe: the throttle lets it through once a second interval
     // passed, then the port learns of it.
     assert_eq!(h.request_keyframe(id, t0 + Duration::from_secs(1)), None);
-    tokio::time::timeout(Duration::from_secs(1), source.keyframe_requests().wait())
-        .await
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(1), source.keyframe_requests().wait()).await.unwrap();
 
     drop(source);
     h.poll_foreign(t0);
     let snap = h.directory().get(&key("a"), t0).unwrap();
     assert!(snap.orphaned, "sinks wait for the source to return");
     h.expire_orphans(t0 + Duration::from_secs(20));
-    assert_eq!(
-        effects(&mut h),
-        vec![HubEffect::CloseSink(9, "stream ended")]
-    );
-    assert!(tokio::time::timeout(Duration::from_secs(1), sink.recv())
-        .await
-        .unwrap()
-        .is_some_and(|e| matches!(e, SinkEvent::SourceLeft)));
-    assert!(
-        tokio::time::timeout(Duration::from_secs(1), sink.recv())
-            .await
-            .unwrap()
-            .is_none(),
-        "ended"
-    );
+    assert_eq!(effects(&mut h), vec![HubEffect::CloseSink(9, "stream ended")]);
+    assert!(tokio::time::timeout(Duration::from_secs(1), sink.recv()).await.unwrap().is_some_and(|e| matches!(e, SinkEvent::SourceLeft)));
+    assert!(tokio::time::timeout(Duration::from_secs(1), sink.recv()).await.unwrap().is_none(), "ended");
 }
 
 #[test]
 fn a_dropped_sink_port_leaves_the_stream() {
     let mut h = hub();
     let t0 = Instant::now();
-    let id = h
-        .claim_source(&key("a"), local("s1", 1), t0)
-        .unwrap()
-        .stream;
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
     let (port, end) = sink_port(64, Arc::new(Notify::new()));
-    h.add_foreign_sink(&key("a"), "probe", "probe", end, t0)
-        .unwrap();
+    h.add_foreign_sink(&key("a"), "probe", "probe", end, t0).unwrap();
     drop(port);
     h.poll_foreign(t0);
     assert_eq!(h.get(id).unwrap().foreign_sink_count(), 0);

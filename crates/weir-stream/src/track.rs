@@ -126,14 +126,7 @@ impl TrackDesc {
             Codec::Aac => (48_000, Some(2)),
             _ => (90_000, None),
         };
-        TrackDesc {
-            kind: codec.kind(),
-            codec,
-            clock_rate,
-            channels,
-            fmtp: String::new(),
-            config: DecoderConfig::None,
-        }
+        TrackDesc { kind: codec.kind(), codec, clock_rate, channels, fmtp: String::new(), config: DecoderConfig::None }
     }
 
     pub fn with_fmtp(mut self, fmtp: impl Into<String>) -> Self {
@@ -173,17 +166,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in [
-            Codec::H264,
-            Codec::H265,
-            Codec::Vp8,
-            Codec::Vp9,
-            Codec::Av1,
-            Codec::Opus,
-            Codec::Pcmu,
-            Codec::Pcma,
-            Codec::Aac,
-        ] {
+        for c in [Codec::H264, Codec::H265, Codec::Vp8, Codec::Vp9, Codec::Av1, Codec::Opus, Codec::Pcmu, Codec::Pcma, Codec::Aac] {
             assert_eq!(Codec::from_name(c.sdp_name()), Some(c));
         }
         assert_eq!(Codec::from_name("HEVC"), Some(Codec::H265));
@@ -194,10 +177,7 @@ mod tests {
     fn serializes_as_the_management_api_lists_it() {
         let t = TrackDesc::new(Codec::Opus).with_fmtp("minptime=10;useinbandfec=1");
         let v = serde_json::to_value(&t).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"kind": "audio", "codec": "opus", "clock_rate": 48000, "channels": 2,
-            "fmtp": "minptime=10;useinbandfec=1"})
-        );
+        assert_eq!(v, serde_json::json!({"kind": "audio", "codec": "opus", "clock_rate": 48000, "channels": 2,
+            "fmtp": "minptime=10;useinbandfec=1"}));
     }
 }

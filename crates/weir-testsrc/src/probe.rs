@@ -247,8 +247,7 @@ mod tests {
     fn counts_order_gaps_and_keyframe_flags() {
         let t0 = Instant::now();
         let mut p = Probe::new(t0);
-        let tracks: Arc<[TrackDesc]> =
-            Arc::from(vec![TrackDesc::new(Codec::Opus), TrackDesc::new(Codec::H264)]);
+        let tracks: Arc<[TrackDesc]> = Arc::from(vec![TrackDesc::new(Codec::Opus), TrackDesc::new(Codec::H264)]);
         p.on_event(SinkEvent::Tracks { epoch: 1, tracks }, t0);
         p.on_event(unit(1, 10, true, &[0x78, 0, 2, 0x67, 0x42]), t0); // STAP-A with an SPS
         p.on_event(unit(1, 11, false, &[0x7c, 0x85, 0]), t0); // FU-A IDR start, not flagged

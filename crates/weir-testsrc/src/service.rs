@@ -59,26 +59,15 @@ impl TestSources {
     }
 
     /// Starts a pattern source as the source of `key` (refused while the stream has another).
-    pub async fn start(
-        &self,
-        key: StreamKey,
-        config: PatternConfig,
-    ) -> Result<TestSourceInfo, TestSourceError> {
+    pub async fn start(&self, key: StreamKey, config: PatternConfig) -> Result<TestSourceInfo, TestSourceError> {
         let pattern = PatternStream::new(config).map_err(|e| TestSourceError::BadConfig(e.to_string()))?;
         if self.running.lock().len() >= MAX_TEST_SOURCES {
             return Err(TestSourceError::TooMany);
         }
         let tracks = pattern.tracks();
-        let (port, published) =
-            self.streams.publish(PublishRequest::new(key.clone(), "testsrc", tracks.clone())).await?;
+        let (port, published) = self.streams.publish(PublishRequest::new(key.clone(), "testsrc", tracks.clone())).await?;
         let (stop, stopped) = oneshot::channel();
-        let running = Running {
-            id: published.id.clone(),
-            config,
-            tracks: tracks.clone(),
-            started: Instant::now(),
-            stop,
-        };
+        let running = Running { id: published.id.clone(), config, tracks: tracks.clone(), started: Instant::now(), stop };
         if let Some(old) = self.running.lock().insert(key.clone(), running) {
             // A source of ours whose port the stream had already closed: it is ending anyway.
             let _ = old.stop.send(());
@@ -124,12 +113,7 @@ impl TestSources {
 
     /// Reads `key` for `duration` (at most [`MAX_PROBE`]), waiting up to `max_wait` for a
     /// source, and reports what it delivered.
-    pub async fn probe(
-        &self,
-        key: StreamKey,
-        duration: Duration,
-        max_wait: Duration,
-    ) -> Result<ProbeReport, StreamError> {
+    pub async fn probe(&self, key: StreamKey, duration: Duration, max_wait: Duration) -> Result<ProbeReport, StreamError> {
         let req = SubscribeRequest { max_wait, ..SubscribeRequest::new(key, "probe") };
         let port = self.streams.subscribe(req).await?;
         Ok(run_probe(port, duration.min(MAX_PROBE)).await)

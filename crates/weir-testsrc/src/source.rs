@@ -8,9 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::oneshot;
 use tracing::debug;
-use weir_stream::{
-    CaptureTime, Codec, DecoderConfig, MediaExt, MediaUnit, PushError, SourcePort, TrackDesc, TrackId,
-};
+use weir_stream::{CaptureTime, Codec, DecoderConfig, MediaExt, MediaUnit, PushError, SourcePort, TrackDesc, TrackId};
 
 use crate::opus::{tone_packet, TONE_SAMPLES};
 use crate::pattern::{PatternEncoder, PatternError};
@@ -62,8 +60,7 @@ impl PatternStream {
         let encoder = PatternEncoder::new(cfg.width, cfg.height, cfg.fps, cfg.gop_frames)?;
         let video = TrackDesc {
             config: DecoderConfig::ParameterSets(vec![encoder.sps().to_vec(), encoder.pps().to_vec()]),
-            ..TrackDesc::new(Codec::H264)
-                .with_fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")
+            ..TrackDesc::new(Codec::H264).with_fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")
         };
         let audio = TrackDesc::new(Codec::Opus).with_fmtp("minptime=10;useinbandfec=1");
         Ok(PatternStream {
@@ -146,12 +143,7 @@ impl PatternStream {
                 // RFC 3551 section 4.1: the first packet of a talk spurt.
                 marker: self.audio_packets == 0,
                 keyframe: false,
-                ext: MediaExt {
-                    capture_time: capture,
-                    audio_level: Some(-21),
-                    voice_activity: Some(true),
-                    ..Default::default()
-                },
+                ext: MediaExt { capture_time: capture, audio_level: Some(-21), voice_activity: Some(true), ..Default::default() },
             });
             self.audio_seq += 1;
             self.audio_packets += 1;
@@ -181,11 +173,7 @@ pub struct PatternStats {
 
 /// Feeds `stream` into `port` in real time until `stop` fires (or its sender is dropped) or the
 /// stream closes the port.
-pub async fn run_pattern(
-    mut port: SourcePort,
-    mut stream: PatternStream,
-    mut stop: oneshot::Receiver<()>,
-) -> PatternStats {
+pub async fn run_pattern(mut port: SourcePort, mut stream: PatternStream, mut stop: oneshot::Receiver<()>) -> PatternStats {
     let mut stats = PatternStats::default();
     let mut units = Vec::new();
     let keyframes = port.keyframe_requests();
@@ -219,8 +207,7 @@ mod tests {
 
     #[test]
     fn units_follow_the_clock_with_keyframes_markers_and_continuous_numbers() {
-        let mut s =
-            PatternStream::new(PatternConfig { width: 160, height: 96, fps: 10, gop_frames: 5 }).unwrap();
+        let mut s = PatternStream::new(PatternConfig { width: 160, height: 96, fps: 10, gop_frames: 5 }).unwrap();
         let t0 = Instant::now();
         let mut out = Vec::new();
         let mut at = t0;
@@ -232,10 +219,7 @@ mod tests {
         // One second: 10 frames (0, 0.1, ..., 0.9 s) and 50 audio packets (every 20 ms).
         assert_eq!(video.iter().filter(|u| u.marker).count(), 10);
         assert_eq!(audio.len(), 50);
-        assert!(
-            video[0].keyframe && video[0].payload[0] & 0x1f == 24,
-            "a keyframe starts with STAP-A (SPS, PPS)"
-        );
+        assert!(video[0].keyframe && video[0].payload[0] & 0x1f == 24, "a keyframe starts with STAP-A (SPS, PPS)");
         // Frames 0 and 5: each the STAP-A of SPS and PPS, then the IDR slice's first fragment.
         assert_eq!(video.iter().filter(|u| u.keyframe).count(), 4);
         assert!(video.windows(2).all(|w| w[1].seq == w[0].seq + 1));

@@ -77,11 +77,7 @@ impl Credentials {
         let password = rest_password(secret, username);
         Ok(UserKey {
             key: long_term_key(username, &self.realm, &password),
-            quota_user: if user.is_empty() {
-                username.to_owned()
-            } else {
-                user.to_owned()
-            },
+            quota_user: if user.is_empty() { username.to_owned() } else { user.to_owned() },
         })
     }
 }
@@ -127,19 +123,13 @@ pub struct Nonces {
 
 impl std::fmt::Debug for Nonces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nonces")
-            .field("lifetime", &self.lifetime)
-            .finish_non_exhaustive()
+        f.debug_struct("Nonces").field("lifetime", &self.lifetime).finish_non_exhaustive()
     }
 }
 
 impl Nonces {
     pub fn new(key: [u8; 20], lifetime: Duration, epoch: Instant) -> Nonces {
-        Nonces {
-            key,
-            lifetime,
-            epoch,
-        }
+        Nonces { key, lifetime, epoch }
     }
 
     fn tag(&self, issued: u32, client: IpAddr) -> String {
@@ -171,15 +161,10 @@ impl Nonces {
         if nonce.len() != 24 || !nonce.is_ascii() {
             return NonceCheck::Invalid;
         }
-        let Ok(issued) = u32::from_str_radix(&nonce[..8], 16) else {
-            return NonceCheck::Invalid;
-        };
+        let Ok(issued) = u32::from_str_radix(&nonce[..8], 16) else { return NonceCheck::Invalid };
         let want = self.tag(issued, client);
         // Constant-time enough: both are 16 hex digits derived from a keyed MAC.
-        let diff = want
-            .bytes()
-            .zip(nonce[8..].bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        let diff = want.bytes().zip(nonce[8..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff != 0 {
             return NonceCheck::Invalid;
         }
@@ -219,25 +204,15 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         });
         // A known value (computed independently with Python's hmac/base64 modules).
-        assert_eq!(
-            rest_password("north", "1433895918506:test"),
-            "ypb3Pj7EEaUH09hsx5DVPRp87G4="
-        );
-        let c = Credentials {
-            realm: "weir".into(),
-            static_user: None,
-            rest_secret: Some("s3".into()),
-        };
+        assert_eq!(rest_password("north", "1433895918506:test"), "ypb3Pj7EEaUH09hsx5DVPRp87G4=");
+        let c = Credentials { realm: "weir".into(), static_user: None, rest_secret: Some("s3".into()) };
         let user = rest_username(2000, Some("alice"));
         assert_eq!(user, "2000:alice");
         let pwd = rest_password("s3", &user);
         let k = c.key_for(&user, 1999).unwrap();
         assert_eq!(k.key, long_term_key(&user, "weir", &pwd));
         assert_eq!(k.quota_user, "alice");
-        assert_eq!(
-            c.key_for(&user, 2000).map(|k| k.quota_user),
-            Ok("alice".into())
-        );
+        assert_eq!(c.key_for(&user, 2000).map(|k| k.quota_user), Ok("alice".into()));
         assert_eq!(c.key_for(&user, 2001), Err(AuthError::Expired(2000)));
         // Bare expiry: the whole username is the quota user.
         assert_eq!(c.key_for("5000", 1).unwrap().quota_user, "5000");
@@ -245,10 +220,7 @@ mod tests {
             assert_eq!(c.key_for(bad, 1), Err(AuthError::UnknownUser), "{bad}");
         }
         // Disabled when the secret is empty.
-        let off = Credentials {
-            rest_secret: Some(String::new()),
-            ..c
-        };
+        let off = Credentials { rest_secret: Some(String::new()), ..c };
         assert_eq!(off.key_for(&user, 1), Err(AuthError::UnknownUser));
     }
 
@@ -259,41 +231,18 @@ mod tests {
         let ip: IpAddr = "192.0.2.5".parse().unwrap();
         let nonce = n.issue(t0 + Duration::from_secs(10), ip);
         assert_eq!(nonce.len(), 24);
-        assert_eq!(
-            n.check(&nonce, t0 + Duration::from_secs(10), ip),
-            NonceCheck::Valid
-        );
-        assert_eq!(
-            n.check(&nonce, t0 + Duration::from_secs(609), ip),
-            NonceCheck::Valid
-        );
-        assert_eq!(
-            n.check(&nonce, t0 + Duration::from_secs(610), ip),
-            NonceCheck::Stale
-        );
+        assert_eq!(n.check(&nonce, t0 + Duration::from_secs(10), ip), NonceCheck::Valid);
+        assert_eq!(n.check(&nonce, t0 + Duration::from_secs(609), ip), NonceCheck::Valid);
+        assert_eq!(n.check(&nonce, t0 + Duration::from_secs(610), ip), NonceCheck::Stale);
         // Bound to the client address and to the server key.
-        assert_eq!(
-            n.check(&nonce, t0, "192.0.2.6".parse().unwrap()),
-            NonceCheck::Invalid
-        );
+        assert_eq!(n.check(&nonce, t0, "192.0.2.6".parse().unwrap()), NonceCheck::Invalid);
         let other = Nonces::new([8; 20], Duration::from_secs(600), t0);
-        assert_eq!(
-            other.check(&nonce, t0 + Duration::from_secs(10), ip),
-            NonceCheck::Invalid
-        );
-        for junk in [
-            "",
-            "zzzzzzzz0000000000000000",
-            "ééééééééééééééééééééééé",
-            "0000000a",
-        ] {
+        assert_eq!(other.check(&nonce, t0 + Duration::from_secs(10), ip), NonceCheck::Invalid);
+        for junk in ["", "zzzzzzzz0000000000000000", "ééééééééééééééééééééééé", "0000000a"] {
             assert_eq!(n.check(junk, t0, ip), NonceCheck::Invalid);
         }
         // IPv4-mapped IPv6 is the same client.
         let mapped: IpAddr = "::ffff:192.0.2.5".parse().unwrap();
-        assert_eq!(
-            n.check(&nonce, t0 + Duration::from_secs(10), mapped),
-            NonceCheck::Valid
-        );
+        assert_eq!(n.check(&nonce, t0 + Duration::from_secs(10), mapped), NonceCheck::Valid);
     }
 }

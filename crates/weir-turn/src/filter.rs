@@ -113,11 +113,7 @@ impl PeerFilter {
 
     /// Checks a peer transport address (ChannelBind, Send). `is_relay` says whether an address
     /// is a live relay address of this server.
-    pub fn check_addr(
-        &self,
-        peer: SocketAddr,
-        is_relay: impl Fn(SocketAddr) -> bool,
-    ) -> Result<(), &'static str> {
+    pub fn check_addr(&self, peer: SocketAddr, is_relay: impl Fn(SocketAddr) -> bool) -> Result<(), &'static str> {
         let ip = peer.ip().to_canonical();
         if in_ranges(&self.deny, ip) {
             return Err("peer is in turnDenyPeers");
@@ -135,11 +131,7 @@ impl PeerFilter {
         }
         if self.is_own(ip) {
             let peer = SocketAddr::new(ip, peer.port());
-            return if is_relay(peer) {
-                Ok(())
-            } else {
-                Err("the server's own address")
-            };
+            return if is_relay(peer) { Ok(()) } else { Err("the server's own address") };
         }
         Ok(())
     }
@@ -197,35 +189,13 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(
-            parse_ip_range("127.0.0.1"),
-            Some((ip("127.0.0.1"), ip("127.0.0.1")))
-        );
-        assert_eq!(
-            parse_ip_range("10.0.0.0/8"),
-            Some((ip("10.0.0.0"), ip("10.255.255.255")))
-        );
-        assert_eq!(
-            parse_ip_range(" 1.2.3.4 - 1.2.3.9 "),
-            Some((ip("1.2.3.4"), ip("1.2.3.9")))
-        );
+        assert_eq!(parse_ip_range("127.0.0.1"), Some((ip("127.0.0.1"), ip("127.0.0.1"))));
+        assert_eq!(parse_ip_range("10.0.0.0/8"), Some((ip("10.0.0.0"), ip("10.255.255.255"))));
+        assert_eq!(parse_ip_range(" 1.2.3.4 - 1.2.3.9 "), Some((ip("1.2.3.4"), ip("1.2.3.9"))));
         assert_eq!(parse_ip_range("[::1]"), Some((ip("::1"), ip("::1"))));
-        assert_eq!(
-            parse_ip_range("fd00::/8"),
-            Some((ip("fd00::"), ip("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")))
-        );
-        assert_eq!(
-            parse_ip_range("0.0.0.0/0"),
-            Some((ip("0.0.0.0"), ip("255.255.255.255")))
-        );
-        for bad in [
-            "",
-            "x",
-            "1.2.3.4/33",
-            "1.2.3.9-1.2.3.4",
-            "1.2.3.4-::1",
-            "::/129",
-        ] {
+        assert_eq!(parse_ip_range("fd00::/8"), Some((ip("fd00::"), ip("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))));
+        assert_eq!(parse_ip_range("0.0.0.0/0"), Some((ip("0.0.0.0"), ip("255.255.255.255"))));
+        for bad in ["", "x", "1.2.3.4/33", "1.2.3.9-1.2.3.4", "1.2.3.4-::1", "::/129"] {
             assert_eq!(parse_ip_range(bad), None, "{bad}");
         }
         assert_eq!(parse_ip_ranges("127.0.0.1, ::1,,").unwrap().len(), 2);
@@ -244,24 +214,12 @@ mod tests {
         assert_eq!(f.check_ip(ip("192.168.0.10")), Err("private"));
         assert_eq!(f.check_ip(ip("198.51.100.1")), Ok(()));
         assert_eq!(f.check_addr(sa("198.51.100.1:9"), no_relay), Ok(()));
-        assert_eq!(
-            f.check_addr(sa("[::ffff:10.0.0.1]:9"), no_relay),
-            Err("private")
-        );
+        assert_eq!(f.check_addr(sa("[::ffff:10.0.0.1]:9"), no_relay), Err("private"));
         // Own public address: permission yes, data only towards a live relay.
         assert_eq!(f.check_ip(ip("203.0.113.5")), Ok(()));
-        assert_eq!(
-            f.check_addr(sa("203.0.113.5:22"), no_relay),
-            Err("the server's own address")
-        );
-        assert_eq!(
-            f.check_addr(sa("203.0.113.5:50000"), |a| a == sa("203.0.113.5:50000")),
-            Ok(())
-        );
-        assert_eq!(
-            f.check_addr(sa("203.0.113.5:3478"), |_| true),
-            Err("the server's own STUN/TURN port")
-        );
+        assert_eq!(f.check_addr(sa("203.0.113.5:22"), no_relay), Err("the server's own address"));
+        assert_eq!(f.check_addr(sa("203.0.113.5:50000"), |a| a == sa("203.0.113.5:50000")), Ok(()));
+        assert_eq!(f.check_addr(sa("203.0.113.5:3478"), |_| true), Err("the server's own STUN/TURN port"));
     }
 
     #[test]
@@ -279,14 +237,8 @@ mod tests {
         assert_eq!(f.check_ip(ip("10.9.1.1")), Err("peer is in turnDenyPeers"));
         assert_eq!(f.check_ip(ip("8.8.8.8")), Err("peer is in turnDenyPeers"));
         assert_eq!(f.check_addr(sa("127.0.0.1:5000"), no_relay), Ok(()));
-        assert_eq!(
-            f.check_addr(sa("127.0.0.1:3479"), no_relay),
-            Err("the server's own STUN/TURN port")
-        );
-        assert_eq!(
-            f.check_addr(sa("[::ffff:127.0.0.1]:3478"), no_relay),
-            Err("the server's own STUN/TURN port")
-        );
+        assert_eq!(f.check_addr(sa("127.0.0.1:3479"), no_relay), Err("the server's own STUN/TURN port"));
+        assert_eq!(f.check_addr(sa("[::ffff:127.0.0.1]:3478"), no_relay), Err("the server's own STUN/TURN port"));
         assert_eq!(f.check_addr(sa("[::ffff:127.0.0.1]:80"), no_relay), Ok(()));
     }
 }

@@ -17,9 +17,7 @@ pub fn is_channel_data(first: u8) -> bool {
 /// The length of the first whole frame of `buf` (a STUN message, or a ChannelData message with
 /// its padding), `Ok(None)` when more bytes are needed.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, NotTurn> {
-    let Some(&first) = buf.first() else {
-        return Ok(None);
-    };
+    let Some(&first) = buf.first() else { return Ok(None) };
     if first & 0xc0 == 0 {
         if buf.len() >= 8 && buf[4..8] != MAGIC_COOKIE.to_be_bytes() {
             return Err(NotTurn);
@@ -79,9 +77,7 @@ mod tests {
 
     #[test]
     fn frames() {
-        let stun = MessageBuilder::new(method::BINDING, Class::Request, [1; 12])
-            .attr(0x8022, b"abcde")
-            .build();
+        let stun = MessageBuilder::new(method::BINDING, Class::Request, [1; 12]).attr(0x8022, b"abcde").build();
         assert_eq!(frame_len(&stun), Ok(Some(stun.len())));
         assert_eq!(frame_len(&stun[..3]), Ok(None));
         assert_eq!(frame_len(&stun[..stun.len() - 1]), Ok(None));
@@ -105,10 +101,7 @@ mod tests {
         assert_eq!(frame_len(b""), Ok(None));
         // A TLS ClientHello is refused at once; text such as "GET " looks like ChannelData of
         // channel 0x4745 (the TCP shell requires the first frame of a connection to be STUN).
-        assert_eq!(
-            frame_len(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
-            Err(NotTurn)
-        );
+        assert_eq!(frame_len(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), Err(NotTurn));
         assert_eq!(frame_len(b"GET / HTTP/1.1\r\n"), Ok(None));
         assert_eq!(frame_len(&[0x80, 0, 0, 0]), Err(NotTurn));
         assert_eq!(frame_len(&[0, 1, 0, 0, 1, 2, 3, 4]), Err(NotTurn));

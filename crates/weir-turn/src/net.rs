@@ -23,9 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::framing::frame_len;
-use crate::server::{
-    Family, FiveTuple, Output, RelayOpened, RelayRequest, Server, ServerConfig, Stats, Transport,
-};
+use crate::server::{Family, FiveTuple, Output, RelayOpened, RelayRequest, Server, ServerConfig, Stats, Transport};
 
 /// Frames queued towards one TCP client before further frames are dropped.
 const TCP_QUEUE: usize = 1024;
@@ -181,10 +179,7 @@ impl Drop for TurnHandle {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A non-blocking UDP socket with (best effort: the kernel caps them at net.core.{r,w}mem_max)
@@ -221,12 +216,7 @@ fn relay_plan(cfg: &TurnConfig, interfaces: &[IpAddr]) -> RelayPlan {
         .copied()
         .find(IpAddr::is_ipv4)
         .or_else(|| Some(cfg.listen_ip).filter(|ip| ip.is_ipv4() && specific(*ip)))
-        .or_else(|| {
-            interfaces
-                .iter()
-                .copied()
-                .find(|ip| ip.is_ipv4() && !ip.is_loopback())
-        })
+        .or_else(|| interfaces.iter().copied().find(|ip| ip.is_ipv4() && !ip.is_loopback()))
         .or(Some(Ipv4Addr::LOCALHOST.into()));
     let public_v6 = cfg
         .external_ips
@@ -242,23 +232,14 @@ fn relay_plan(cfg: &TurnConfig, interfaces: &[IpAddr]) -> RelayPlan {
         IpAddr::V6(ip) if !ip.is_unspecified() => ip.into(),
         _ => Ipv6Addr::UNSPECIFIED.into(),
     };
-    RelayPlan {
-        bind_v4,
-        bind_v6,
-        public_v4,
-        public_v6,
-        ports: cfg.relay_ports,
-    }
+    RelayPlan { bind_v4, bind_v6, public_v4, public_v6, ports: cfg.relay_ports }
 }
 
 /// A bound socket and the address it is advertised as.
 type BoundSocket = (std::net::UdpSocket, SocketAddr);
 
 /// Binds a relay socket (and its reserved neighbour) for `req`.
-fn bind_relay(
-    plan: &RelayPlan,
-    req: &RelayRequest,
-) -> Result<(BoundSocket, Option<BoundSocket>), String> {
+fn bind_relay(plan: &RelayPlan, req: &RelayRequest) -> Result<(BoundSocket, Option<BoundSocket>), String> {
     let (bind_ip, public) = match req.family {
         Family::V4 => (plan.bind_v4, plan.public_v4),
         Family::V6 => (plan.bind_v6, plan.public_v6),
@@ -318,23 +299,14 @@ pub async fn start(mut cfg: TurnConfig) -> io::Result<TurnHandle> {
     for (i, ip) in listen_ips.iter().enumerate() {
         let primary = i == 0;
         if cfg.udp_port != 0 {
-            match udp_socket(SocketAddr::new(*ip, cfg.udp_port), LISTENER_BUFFER)
-                .and_then(UdpSocket::from_std)
-            {
+            match udp_socket(SocketAddr::new(*ip, cfg.udp_port), LISTENER_BUFFER).and_then(UdpSocket::from_std) {
                 Ok(s) => {
                     let addr = s.local_addr()?;
                     udp_addrs.push(addr);
                     udp.insert(addr, Arc::new(s));
                 }
-                Err(e) if primary => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("STUN/TURN UDP {ip}:{}: {e}", cfg.udp_port),
-                    ))
-                }
-                Err(e) => {
-                    debug!(ip = %ip, port = cfg.udp_port, error = %e, "no IPv6 STUN/TURN UDP listener")
-                }
+                Err(e) if primary => return Err(io::Error::new(e.kind(), format!("STUN/TURN UDP {ip}:{}: {e}", cfg.udp_port))),
+                Err(e) => debug!(ip = %ip, port = cfg.udp_port, error = %e, "no IPv6 STUN/TURN UDP listener"),
             }
         }
         if cfg.tcp_port != 0 {
@@ -343,15 +315,8 @@ pub async fn start(mut cfg: TurnConfig) -> io::Result<TurnHandle> {
                     tcp_addrs.push(l.local_addr()?);
                     tcp_listeners.push(l);
                 }
-                Err(e) if primary => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("STUN/TURN TCP {ip}:{}: {e}", cfg.tcp_port),
-                    ))
-                }
-                Err(e) => {
-                    debug!(ip = %ip, port = cfg.tcp_port, error = %e, "no IPv6 STUN/TURN TCP listener")
-                }
+                Err(e) if primary => return Err(io::Error::new(e.kind(), format!("STUN/TURN TCP {ip}:{}: {e}", cfg.tcp_port))),
+                Err(e) => debug!(ip = %ip, port = cfg.tcp_port, error = %e, "no IPv6 STUN/TURN TCP listener"),
             }
         }
     }
@@ -363,20 +328,12 @@ pub async fn start(mut cfg: TurnConfig) -> io::Result<TurnHandle> {
     let sc = &mut cfg.server;
     sc.relay_v4 = plan.public_v4.is_some();
     sc.relay_v6 = plan.public_v6.is_some();
-    for ip in interfaces
-        .iter()
-        .chain(cfg.external_ips.iter())
-        .chain(listen_ips.iter())
-    {
+    for ip in interfaces.iter().chain(cfg.external_ips.iter()).chain(listen_ips.iter()) {
         if !ip.is_unspecified() && !sc.own_ips.contains(ip) {
             sc.own_ips.push(*ip);
         }
     }
-    for p in udp_addrs
-        .iter()
-        .chain(tcp_addrs.iter())
-        .map(SocketAddr::port)
-    {
+    for p in udp_addrs.iter().chain(tcp_addrs.iter()).map(SocketAddr::port) {
         if !sc.listener_ports.contains(&p) {
             sc.listener_ports.push(p);
         }
@@ -389,11 +346,7 @@ pub async fn start(mut cfg: TurnConfig) -> io::Result<TurnHandle> {
     let (stop, shutdown) = watch::channel(false);
     let core = Server::new(cfg.server.clone(), Instant::now(), unix_now());
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            core,
-            relays: HashMap::new(),
-            tcp: HashMap::new(),
-        }),
+        state: Mutex::new(State { core, relays: HashMap::new(), tcp: HashMap::new() }),
         udp,
         plan,
         stats: ShellStats::default(),
@@ -401,27 +354,13 @@ pub async fn start(mut cfg: TurnConfig) -> io::Result<TurnHandle> {
     });
     let mut tasks = Vec::new();
     for (addr, sock) in &shared.udp {
-        tasks.push(tokio::spawn(udp_listener_task(
-            shared.clone(),
-            sock.clone(),
-            *addr,
-        )));
+        tasks.push(tokio::spawn(udp_listener_task(shared.clone(), sock.clone(), *addr)));
     }
     for l in tcp_listeners {
-        tasks.push(tokio::spawn(tcp_accept_task(
-            shared.clone(),
-            l,
-            cfg.max_tcp_connections,
-        )));
+        tasks.push(tokio::spawn(tcp_accept_task(shared.clone(), l, cfg.max_tcp_connections)));
     }
     tasks.push(tokio::spawn(timer_task(shared.clone())));
-    Ok(TurnHandle {
-        shared,
-        udp_addrs,
-        tcp_addrs,
-        tasks,
-        stop,
-    })
+    Ok(TurnHandle { shared, udp_addrs, tcp_addrs, tasks, stop })
 }
 
 // ---- moving bytes ----
@@ -471,19 +410,13 @@ fn run_jobs(shared: &Arc<Shared>, jobs: Vec<Job>) {
             Job::Udp(sock, to, data) => {
                 if let Err(e) = sock.try_send_to(&data, to) {
                     if e.kind() == io::ErrorKind::WouldBlock {
-                        shared
-                            .stats
-                            .udp_send_dropped
-                            .fetch_add(1, Ordering::Relaxed);
+                        shared.stats.udp_send_dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
             Job::Tcp(tx, data) => {
                 if tx.try_send(data).is_err() {
-                    shared
-                        .stats
-                        .tcp_queue_dropped
-                        .fetch_add(1, Ordering::Relaxed);
+                    shared.stats.tcp_queue_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Job::Open(req) => open_relay(shared, req),
@@ -500,15 +433,8 @@ fn open_relay(shared: &Arc<Shared>, req: RelayRequest) {
         let st = &mut *st;
         let result = match st.relays.get_mut(&addr) {
             Some(r) if r.task.is_none() => {
-                r.task = Some(tokio::spawn(relay_task(
-                    shared.clone(),
-                    r.socket.clone(),
-                    addr,
-                )));
-                Ok(RelayOpened {
-                    relay: addr,
-                    reserved: None,
-                })
+                r.task = Some(tokio::spawn(relay_task(shared.clone(), r.socket.clone(), addr)));
+                Ok(RelayOpened { relay: addr, reserved: None })
             }
             _ => Err("the reserved port is gone".to_owned()),
         };
@@ -529,27 +455,12 @@ fn open_relay(shared: &Arc<Shared>, req: RelayRequest) {
             Ok((main, addr, reserved)) => {
                 let main = Arc::new(main);
                 let task = tokio::spawn(relay_task(shared.clone(), main.clone(), addr));
-                st.relays.insert(
-                    addr,
-                    Relay {
-                        socket: main,
-                        task: Some(task),
-                    },
-                );
+                st.relays.insert(addr, Relay { socket: main, task: Some(task) });
                 let reserved_addr = reserved.map(|(s, a)| {
-                    st.relays.insert(
-                        a,
-                        Relay {
-                            socket: Arc::new(s),
-                            task: None,
-                        },
-                    );
+                    st.relays.insert(a, Relay { socket: Arc::new(s), task: None });
                     a
                 });
-                Ok(RelayOpened {
-                    relay: addr,
-                    reserved: reserved_addr,
-                })
+                Ok(RelayOpened { relay: addr, reserved: reserved_addr })
             }
             Err(e) => Err(e),
         };
@@ -566,8 +477,7 @@ fn on_client(shared: &Arc<Shared>, tuple: FiveTuple, data: &[u8]) {
     {
         let mut st = shared.state.lock();
         let st = &mut *st;
-        st.core
-            .handle_client(Instant::now(), tuple, data, &mut outs);
+        st.core.handle_client(Instant::now(), tuple, data, &mut outs);
         resolve(st, shared, &mut outs, &mut jobs);
     }
     run_jobs(shared, jobs);
@@ -579,8 +489,7 @@ fn on_relay(shared: &Arc<Shared>, relay: SocketAddr, peer: SocketAddr, data: &[u
     {
         let mut st = shared.state.lock();
         let st = &mut *st;
-        st.core
-            .handle_relay(Instant::now(), relay, peer, data, &mut outs);
+        st.core.handle_relay(Instant::now(), relay, peer, data, &mut outs);
         resolve(st, shared, &mut outs, &mut jobs);
     }
     run_jobs(shared, jobs);
@@ -600,13 +509,7 @@ fn drain_socket(sock: &UdpSocket, mut f: impl FnMut(SocketAddr, &[u8])) -> bool 
                 Ok((n, from)) => f(from, &b[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 // ICMP errors reported on the socket (port unreachable, ...): keep reading.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionRefused
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => {}
                 Err(e) => {
                     debug!(error = %e, "UDP receive failed");
                     return false;
@@ -630,11 +533,7 @@ async fn udp_listener_task(shared: Arc<Shared>, sock: Arc<UdpSocket>, local: Soc
             _ = stop.changed() => return,
         }
         let ok = drain_socket(&sock, |from, data| {
-            let tuple = FiveTuple {
-                transport: Transport::Udp,
-                client: from,
-                server: local,
-            };
+            let tuple = FiveTuple { transport: Transport::Udp, client: from, server: local };
             on_client(&shared, tuple, data);
         });
         if !ok {
@@ -705,17 +604,8 @@ async fn tcp_accept_task(shared: Arc<Shared>, listener: TcpListener, max_conns: 
     }
 }
 
-async fn tcp_conn_task(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    client: SocketAddr,
-    server: SocketAddr,
-) {
-    let tuple = FiveTuple {
-        transport: Transport::Tcp,
-        client,
-        server,
-    };
+async fn tcp_conn_task(shared: Arc<Shared>, stream: TcpStream, client: SocketAddr, server: SocketAddr) {
+    let tuple = FiveTuple { transport: Transport::Tcp, client, server };
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     shared.state.lock().tcp.insert(tuple, tx);
     let (mut rd, mut wr) = stream.into_split();

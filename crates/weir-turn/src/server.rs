@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{AuthError, Credentials, NonceCheck, Nonces};
 use crate::filter::{IpRange, PeerFilter};
-use crate::framing::{channel_data, is_channel_data, parse_channel_data};
+use crate::framing::{channel_data, parse_channel_data, is_channel_data};
 use crate::stun::{self, attr, method, reason_phrase, Class, Message, MessageBuilder};
 
 // Allocate and Refresh (RFC 8656 sections 7-8).
@@ -47,11 +47,7 @@ pub enum Family {
 
 impl Family {
     pub fn of(addr: &SocketAddr) -> Family {
-        if addr.ip().to_canonical().is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
+        if addr.ip().to_canonical().is_ipv4() { Family::V4 } else { Family::V6 }
     }
 }
 
@@ -85,11 +81,7 @@ pub enum Output {
     /// Send to a client over its transport (one whole STUN or ChannelData message).
     ToClient { tuple: FiveTuple, data: Vec<u8> },
     /// Send from the relay socket `relay` to `peer`.
-    ToPeer {
-        relay: SocketAddr,
-        peer: SocketAddr,
-        data: Vec<u8>,
-    },
+    ToPeer { relay: SocketAddr, peer: SocketAddr, data: Vec<u8> },
     /// Open a relay socket, then call [`Server::relay_opened`].
     OpenRelay(RelayRequest),
     /// Close the relay (or reserved) socket with this address.
@@ -191,10 +183,7 @@ struct Bucket {
 
 impl Bucket {
     fn new(now: Instant, rate: u64) -> Bucket {
-        Bucket {
-            tokens: rate,
-            last: now,
-        }
+        Bucket { tokens: rate, last: now }
     }
 
     fn take(&mut self, now: Instant, n: usize, rate: u64) -> bool {
@@ -202,8 +191,7 @@ impl Bucket {
             return true;
         }
         let elapsed = now.saturating_duration_since(self.last);
-        let add =
-            (u128::from(rate) * elapsed.as_nanos() / 1_000_000_000).min(u128::from(rate)) as u64;
+        let add = (u128::from(rate) * elapsed.as_nanos() / 1_000_000_000).min(u128::from(rate)) as u64;
         if add > 0 {
             self.tokens = (self.tokens + add).min(rate);
             self.last = now;
@@ -245,9 +233,7 @@ struct Allocation {
 
 impl Allocation {
     fn permitted(&self, ip: IpAddr, now: Instant) -> bool {
-        self.permissions
-            .get(&ip.to_canonical())
-            .is_some_and(|e| *e > now)
+        self.permissions.get(&ip.to_canonical()).is_some_and(|e| *e > now)
     }
 }
 
@@ -346,9 +332,7 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
+        f.debug_struct("Server").field("stats", &self.stats).finish_non_exhaustive()
     }
 }
 
@@ -389,11 +373,7 @@ impl Server {
             per_user: HashMap::new(),
             per_ip: HashMap::new(),
             stats: Stats::default(),
-            log: LogLimiter {
-                window: now,
-                count: 0,
-                suppressed: 0,
-            },
+            log: LogLimiter { window: now, count: 0, suppressed: 0 },
             cfg,
         }
     }
@@ -403,10 +383,7 @@ impl Server {
     }
 
     pub fn stats(&self) -> Stats {
-        Stats {
-            allocations: self.allocs.len(),
-            ..self.stats
-        }
+        Stats { allocations: self.allocs.len(), ..self.stats }
     }
 
     /// Whether `tuple` has an allocation (or one being created).
@@ -416,10 +393,7 @@ impl Server {
 
     /// The relay address of `tuple`'s allocation.
     pub fn relay_of(&self, tuple: &FiveTuple) -> Option<SocketAddr> {
-        self.by_tuple
-            .get(tuple)
-            .and_then(|id| self.allocs.get(id))
-            .map(|a| a.relay)
+        self.by_tuple.get(tuple).and_then(|id| self.allocs.get(id)).map(|a| a.relay)
     }
 
     fn unix_now(&self, now: Instant) -> u64 {
@@ -436,28 +410,14 @@ impl Server {
     }
 
     /// Logs a refusal (rate limited) and counts it.
-    fn refuse_log(
-        &mut self,
-        now: Instant,
-        code: u16,
-        reason: &str,
-        client: SocketAddr,
-        username: &str,
-    ) {
+    fn refuse_log(&mut self, now: Instant, code: u16, reason: &str, client: SocketAddr, username: &str) {
         self.stats.refusals += 1;
         if let Some(skipped) = self.log.allow(now) {
             warn!(code, reason, client = %client, username, skipped_log_lines = skipped, "TURN request refused");
         }
     }
 
-    fn drop_log(
-        &mut self,
-        now: Instant,
-        reason: &str,
-        client: SocketAddr,
-        username: &str,
-        peer: SocketAddr,
-    ) {
+    fn drop_log(&mut self, now: Instant, reason: &str, client: SocketAddr, username: &str, peer: SocketAddr) {
         if let Some(skipped) = self.log.allow(now) {
             warn!(reason, client = %client, username, peer = %peer, skipped_log_lines = skipped, "TURN data to a refused peer dropped");
         }
@@ -467,13 +427,7 @@ impl Server {
 
     /// One STUN or ChannelData message from a client (a whole UDP datagram, or one frame of a
     /// TCP stream as cut by [`crate::framing::frame_len`]).
-    pub fn handle_client(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        data: &[u8],
-        out: &mut Vec<Output>,
-    ) {
+    pub fn handle_client(&mut self, now: Instant, tuple: FiveTuple, data: &[u8], out: &mut Vec<Output>) {
         let Some(&first) = data.first() else { return };
         if is_channel_data(first) {
             self.client_channel_data(now, tuple, data, out);
@@ -489,28 +443,17 @@ impl Server {
         };
         match (msg.class, msg.method) {
             (Class::Request, method::BINDING) => {
-                out.push(Output::ToClient {
-                    tuple,
-                    data: stun::binding_answer(&msg, tuple.client),
-                });
+                out.push(Output::ToClient { tuple, data: stun::binding_answer(&msg, tuple.client) });
             }
-            (Class::Indication, method::SEND) if self.cfg.enable_turn => {
-                self.send_indication(now, tuple, &msg, out)
-            }
-            (
-                Class::Request,
-                m @ (method::ALLOCATE
-                | method::REFRESH
-                | method::CREATE_PERMISSION
-                | method::CHANNEL_BIND),
-            ) if self.cfg.enable_turn => {
+            (Class::Indication, method::SEND) if self.cfg.enable_turn => self.send_indication(now, tuple, &msg, out),
+            (Class::Request, m @ (method::ALLOCATE | method::REFRESH | method::CREATE_PERMISSION | method::CHANNEL_BIND))
+                if self.cfg.enable_turn =>
+            {
                 let resp = match self.authenticate(now, tuple, &msg) {
                     Ok(auth) => match m {
                         method::ALLOCATE => self.allocate(now, tuple, &msg, auth, out),
                         method::REFRESH => Some(self.refresh(now, tuple, &msg, auth, out)),
-                        method::CREATE_PERMISSION => {
-                            Some(self.create_permission(now, tuple, &msg, auth))
-                        }
+                        method::CREATE_PERMISSION => Some(self.create_permission(now, tuple, &msg, auth)),
                         _ => Some(self.channel_bind(now, tuple, &msg, auth)),
                     },
                     Err(resp) => Some(resp),
@@ -529,14 +472,7 @@ impl Server {
     }
 
     /// A datagram received by relay socket `relay` from `peer`.
-    pub fn handle_relay(
-        &mut self,
-        now: Instant,
-        relay: SocketAddr,
-        peer: SocketAddr,
-        data: &[u8],
-        out: &mut Vec<Output>,
-    ) {
+    pub fn handle_relay(&mut self, now: Instant, relay: SocketAddr, peer: SocketAddr, data: &[u8], out: &mut Vec<Output>) {
         let Some(&id) = self.by_relay.get(&relay) else {
             self.stats.dropped_invalid += 1;
             return;
@@ -548,9 +484,7 @@ impl Server {
             return;
         }
         let rate = self.cfg.max_bytes_per_sec;
-        let Some(a) = self.allocs.get_mut(&id) else {
-            return;
-        };
+        let Some(a) = self.allocs.get_mut(&id) else { return };
         if !a.permitted(peer.ip(), now) {
             self.stats.dropped_no_permission += 1;
             return;
@@ -564,11 +498,7 @@ impl Server {
             return;
         }
         let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-        let channel = a
-            .peer_channels
-            .get(&peer)
-            .copied()
-            .filter(|c| a.channels.get(c).is_some_and(|ch| ch.expires > now));
+        let channel = a.peer_channels.get(&peer).copied().filter(|c| a.channels.get(c).is_some_and(|ch| ch.expires > now));
         let tuple = a.tuple;
         let msg = match channel {
             Some(ch) => channel_data(ch, data, tuple.transport == Transport::Tcp),
@@ -587,19 +517,11 @@ impl Server {
     }
 
     /// The answer to [`Output::OpenRelay`]: `Err` when no port could be bound.
-    pub fn relay_opened(
-        &mut self,
-        now: Instant,
-        id: u64,
-        result: Result<RelayOpened, String>,
-        out: &mut Vec<Output>,
-    ) {
+    pub fn relay_opened(&mut self, now: Instant, id: u64, result: Result<RelayOpened, String>, out: &mut Vec<Output>) {
         let Some(p) = self.pending.remove(&id) else {
             // The client went away meanwhile: give the sockets back.
             if let Ok(opened) = result {
-                out.push(Output::CloseRelay {
-                    relay: opened.relay,
-                });
+                out.push(Output::CloseRelay { relay: opened.relay });
                 if let Some(r) = opened.reserved {
                     out.push(Output::CloseRelay { relay: r });
                 }
@@ -611,36 +533,21 @@ impl Server {
             Ok(o) => o,
             Err(e) => {
                 self.quota_release(&p.quota_user, p.tuple.client.ip());
-                self.refuse_log(
-                    now,
-                    508,
-                    &format!("no relay port: {e}"),
-                    p.tuple.client,
-                    &p.username,
-                );
+                self.refuse_log(now, 508, &format!("no relay port: {e}"), p.tuple.client, &p.username);
                 let data = MessageBuilder::new(method::ALLOCATE, Class::Error, p.tid)
                     .error(508, reason_phrase(508))
                     .software()
                     .integrity(&p.key)
                     .fingerprint()
                     .build();
-                out.push(Output::ToClient {
-                    tuple: p.tuple,
-                    data,
-                });
+                out.push(Output::ToClient { tuple: p.tuple, data });
                 return;
             }
         };
         let mut token = None;
         if let Some(r) = opened.reserved {
             let t: [u8; 8] = rand::random();
-            self.reservations.insert(
-                t,
-                Reservation {
-                    relay: r,
-                    expires: now + self.cfg.reservation_lifetime,
-                },
-            );
+            self.reservations.insert(t, Reservation { relay: r, expires: now + self.cfg.reservation_lifetime });
             token = Some(t);
         }
         let mut b = MessageBuilder::new(method::ALLOCATE, Class::Success, p.tid)
@@ -654,31 +561,25 @@ impl Server {
         let rate = self.cfg.max_bytes_per_sec;
         info!(client = %p.tuple.client, transport = ?p.tuple.transport, username = %p.username, relay = %opened.relay,
               lifetime = p.lifetime.as_secs(), "TURN allocation created");
-        self.allocs.insert(
-            id,
-            Allocation {
-                tuple: p.tuple,
-                relay: opened.relay,
-                username: p.username,
-                quota_user: p.quota_user,
-                expires: now + p.lifetime,
-                permissions: HashMap::new(),
-                channels: HashMap::new(),
-                peer_channels: HashMap::new(),
-                allocate_tid: p.tid,
-                allocate_response: response.clone(),
-                to_peer_bucket: Bucket::new(now, rate),
-                to_client_bucket: Bucket::new(now, rate),
-                dropped_bandwidth: 0,
-            },
-        );
+        self.allocs.insert(id, Allocation {
+            tuple: p.tuple,
+            relay: opened.relay,
+            username: p.username,
+            quota_user: p.quota_user,
+            expires: now + p.lifetime,
+            permissions: HashMap::new(),
+            channels: HashMap::new(),
+            peer_channels: HashMap::new(),
+            allocate_tid: p.tid,
+            allocate_response: response.clone(),
+            to_peer_bucket: Bucket::new(now, rate),
+            to_client_bucket: Bucket::new(now, rate),
+            dropped_bandwidth: 0,
+        });
         self.by_tuple.insert(p.tuple, id);
         self.by_relay.insert(opened.relay, id);
         self.stats.allocations_total += 1;
-        out.push(Output::ToClient {
-            tuple: p.tuple,
-            data: response,
-        });
+        out.push(Output::ToClient { tuple: p.tuple, data: response });
     }
 
     /// A stream (TCP) client closed its connection: its allocation goes with it.
@@ -695,12 +596,7 @@ impl Server {
 
     /// Expires allocations, permissions, channels and port reservations.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Output>) {
-        let expired: Vec<u64> = self
-            .allocs
-            .iter()
-            .filter(|(_, a)| a.expires <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let expired: Vec<u64> = self.allocs.iter().filter(|(_, a)| a.expires <= now).map(|(id, _)| *id).collect();
         for id in expired {
             self.remove_allocation(id, "lifetime expired", out);
         }
@@ -729,17 +625,13 @@ impl Server {
                 .chain(a.permissions.values().copied())
                 .chain(a.channels.values().map(|c| c.expires))
         });
-        allocs
-            .chain(self.reservations.values().map(|r| r.expires))
-            .min()
+        allocs.chain(self.reservations.values().map(|r| r.expires)).min()
     }
 
     // ---- internals ----
 
     fn remove_allocation(&mut self, id: u64, why: &str, out: &mut Vec<Output>) {
-        let Some(a) = self.allocs.remove(&id) else {
-            return;
-        };
+        let Some(a) = self.allocs.remove(&id) else { return };
         self.by_tuple.remove(&a.tuple);
         self.by_relay.remove(&a.relay);
         self.quota_release(&a.quota_user, a.tuple.client.ip());
@@ -765,15 +657,8 @@ impl Server {
     }
 
     /// An error response; signed with `key` when the request was authenticated.
-    fn error(
-        &self,
-        req: &Message<'_>,
-        code: u16,
-        key: Option<&[u8; 16]>,
-        extra: impl FnOnce(MessageBuilder) -> MessageBuilder,
-    ) -> Vec<u8> {
-        let b = MessageBuilder::new(req.method, Class::Error, req.transaction_id)
-            .error(code, reason_phrase(code));
+    fn error(&self, req: &Message<'_>, code: u16, key: Option<&[u8; 16]>, extra: impl FnOnce(MessageBuilder) -> MessageBuilder) -> Vec<u8> {
+        let b = MessageBuilder::new(req.method, Class::Error, req.transaction_id).error(code, reason_phrase(code));
         let b = extra(b).software();
         let b = match key {
             Some(k) => b.integrity(k),
@@ -785,36 +670,20 @@ impl Server {
     fn challenge(&self, now: Instant, req: &Message<'_>, client: SocketAddr, code: u16) -> Vec<u8> {
         let nonce = self.nonces.issue(now, client.ip());
         let realm = self.cfg.realm.clone();
-        self.error(req, code, None, |b| {
-            b.attr(attr::REALM, realm.as_bytes())
-                .attr(attr::NONCE, nonce.as_bytes())
-        })
+        self.error(req, code, None, |b| b.attr(attr::REALM, realm.as_bytes()).attr(attr::NONCE, nonce.as_bytes()))
     }
 
     /// RFC 8489 section 9.2.4: the long-term credential checks, in order.
-    fn authenticate(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        msg: &Message<'_>,
-    ) -> Result<Authed, Vec<u8>> {
+    fn authenticate(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>) -> Result<Authed, Vec<u8>> {
         if !msg.has_integrity() {
             // The normal first step of every client: not a refusal worth a log line.
             debug!(client = %tuple.client, method = msg.method, "TURN challenge (401)");
             return Err(self.challenge(now, msg, tuple.client, 401));
         }
-        let (Some(username), Some(realm), Some(nonce)) = (
-            msg.get_str(attr::USERNAME),
-            msg.get_str(attr::REALM),
-            msg.get_str(attr::NONCE),
-        ) else {
-            self.refuse_log(
-                now,
-                400,
-                "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE",
-                tuple.client,
-                "",
-            );
+        let (Some(username), Some(realm), Some(nonce)) =
+            (msg.get_str(attr::USERNAME), msg.get_str(attr::REALM), msg.get_str(attr::NONCE))
+        else {
+            self.refuse_log(now, 400, "MESSAGE-INTEGRITY without USERNAME, REALM or NONCE", tuple.client, "");
             return Err(self.error(msg, 400, None, |b| b));
         };
         match self.nonces.check(nonce, now, tuple.client.ip()) {
@@ -842,33 +711,15 @@ impl Server {
             }
         };
         if !msg.verify_integrity(&user.key) {
-            self.refuse_log(
-                now,
-                401,
-                "wrong password (MESSAGE-INTEGRITY mismatch)",
-                tuple.client,
-                username,
-            );
+            self.refuse_log(now, 401, "wrong password (MESSAGE-INTEGRITY mismatch)", tuple.client, username);
             return Err(self.challenge(now, msg, tuple.client, 401));
         }
         let unknown = msg.unknown_required(TURN_KNOWN);
         if !unknown.is_empty() {
-            self.refuse_log(
-                now,
-                420,
-                "unknown comprehension-required attribute",
-                tuple.client,
-                username,
-            );
-            return Err(self.error(msg, 420, Some(&user.key), |b| {
-                b.unknown_attributes(&unknown)
-            }));
+            self.refuse_log(now, 420, "unknown comprehension-required attribute", tuple.client, username);
+            return Err(self.error(msg, 420, Some(&user.key), |b| b.unknown_attributes(&unknown)));
         }
-        Ok(Authed {
-            username: username.to_owned(),
-            quota_user: user.quota_user,
-            key: user.key,
-        })
+        Ok(Authed { username: username.to_owned(), quota_user: user.quota_user, key: user.key })
     }
 
     fn lifetime_of(&self, msg: &Message<'_>) -> Duration {
@@ -882,45 +733,22 @@ impl Server {
     }
 
     /// Finds the allocation of `tuple` for a request authenticated as `auth` (437 / 441).
-    fn allocation_for(
-        &mut self,
-        now: Instant,
-        tuple: FiveTuple,
-        msg: &Message<'_>,
-        auth: &Authed,
-    ) -> Result<u64, Vec<u8>> {
+    fn allocation_for(&mut self, now: Instant, tuple: FiveTuple, msg: &Message<'_>, auth: &Authed) -> Result<u64, Vec<u8>> {
         let Some(&id) = self.by_tuple.get(&tuple) else {
-            self.refuse_log(
-                now,
-                437,
-                "no allocation for this 5-tuple",
-                tuple.client,
-                &auth.username,
-            );
+            self.refuse_log(now, 437, "no allocation for this 5-tuple", tuple.client, &auth.username);
             return Err(self.error(msg, 437, Some(&auth.key), |b| b));
         };
         let Some(a) = self.allocs.get(&id) else {
             return Err(self.error(msg, 437, Some(&auth.key), |b| b));
         };
         if a.username != auth.username {
-            self.refuse_log(
-                now,
-                441,
-                "credentials differ from the allocation's",
-                tuple.client,
-                &auth.username,
-            );
+            self.refuse_log(now, 441, "credentials differ from the allocation's", tuple.client, &auth.username);
             return Err(self.error(msg, 441, Some(&auth.key), |b| b));
         }
         Ok(id)
     }
 
-    fn success(
-        &self,
-        req: &Message<'_>,
-        key: &[u8; 16],
-        extra: impl FnOnce(MessageBuilder) -> MessageBuilder,
-    ) -> Vec<u8> {
+    fn success(&self, req: &Message<'_>, key: &[u8; 16], extra: impl FnOnce(MessageBuilder) -> MessageBuilder) -> Vec<u8> {
         let b = MessageBuilder::new(req.method, Class::Success, req.transaction_id);
         extra(b).software().integrity(key).fingerprint().build()
     }

@@ -132,7 +132,9 @@ impl std::error::Error for ParseError {}
 
 /// Whether `buf` looks like a STUN message (header only: first bits and magic cookie).
 pub fn is_stun(buf: &[u8]) -> bool {
-    buf.len() >= HEADER_LEN && buf[0] & 0xc0 == 0 && buf[4..8] == MAGIC_COOKIE.to_be_bytes()
+    buf.len() >= HEADER_LEN
+        && buf[0] & 0xc0 == 0
+        && buf[4..8] == MAGIC_COOKIE.to_be_bytes()
 }
 
 /// One attribute: its type and the value (without padding).
@@ -223,15 +225,7 @@ impl<'a> Message<'a> {
             }
             pos = start + padded(l);
         }
-        Ok(Message {
-            raw: buf,
-            method,
-            class,
-            transaction_id,
-            attrs,
-            integrity_at,
-            has_fingerprint,
-        })
+        Ok(Message { raw: buf, method, class, transaction_id, attrs, integrity_at, has_fingerprint })
     }
 
     /// The whole message.
@@ -251,10 +245,7 @@ impl<'a> Message<'a> {
 
     /// Every attribute of type `typ`.
     pub fn get_all(&self, typ: u16) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.attrs
-            .iter()
-            .filter(move |a| a.typ == typ)
-            .map(|a| a.value)
+        self.attrs.iter().filter(move |a| a.typ == typ).map(|a| a.value)
     }
 
     pub fn has(&self, typ: u16) -> bool {
@@ -294,12 +285,8 @@ impl<'a> Message<'a> {
     /// Checks MESSAGE-INTEGRITY (HMAC-SHA1) with `key`: the short-term password, or the
     /// long-term key from [`long_term_key`]. False if there is none. Constant-time comparison.
     pub fn verify_integrity(&self, key: &[u8]) -> bool {
-        let Some(at) = self.integrity_at else {
-            return false;
-        };
-        let Some(mut mac) = hmac_sha1(key) else {
-            return false;
-        };
+        let Some(at) = self.integrity_at else { return false };
+        let Some(mut mac) = hmac_sha1(key) else { return false };
         let adjusted_len = (at + 24 - HEADER_LEN) as u16;
         mac.update(&self.raw[0..2]);
         mac.update(&adjusted_len.to_be_bytes());
@@ -382,12 +369,7 @@ pub fn decode_xor_addr(v: &[u8], tid: &[u8; 12]) -> Option<SocketAddr> {
     let port = be16(v, 2)? ^ (MAGIC_COOKIE >> 16) as u16;
     match (v.get(1)?, v.len()) {
         (0x01, 8) => {
-            let ip = Ipv4Addr::new(
-                v[4] ^ cookie[0],
-                v[5] ^ cookie[1],
-                v[6] ^ cookie[2],
-                v[7] ^ cookie[3],
-            );
+            let ip = Ipv4Addr::new(v[4] ^ cookie[0], v[5] ^ cookie[1], v[6] ^ cookie[2], v[7] ^ cookie[3]);
             Some(SocketAddr::new(ip.into(), port))
         }
         (0x02, 20) => {
@@ -457,19 +439,11 @@ impl MessageBuilder {
         buf.extend_from_slice(&[0, 0]);
         buf.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
         buf.extend_from_slice(&transaction_id);
-        MessageBuilder {
-            buf,
-            tid: transaction_id,
-        }
+        MessageBuilder { buf, tid: transaction_id }
     }
 
     /// A builder with room for `extra` more bytes (Data indications).
-    pub fn with_capacity(
-        method: u16,
-        class: Class,
-        transaction_id: [u8; 12],
-        extra: usize,
-    ) -> MessageBuilder {
+    pub fn with_capacity(method: u16, class: Class, transaction_id: [u8; 12], extra: usize) -> MessageBuilder {
         let mut b = MessageBuilder::new(method, class, transaction_id);
         b.buf.reserve(extra);
         b
@@ -490,8 +464,7 @@ impl MessageBuilder {
     pub fn push_attr(&mut self, typ: u16, value: &[u8]) {
         let value = &value[..value.len().min(0xffff)];
         self.buf.extend_from_slice(&typ.to_be_bytes());
-        self.buf
-            .extend_from_slice(&(value.len() as u16).to_be_bytes());
+        self.buf.extend_from_slice(&(value.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(value);
         let pad = padded(value.len()) - value.len();
         self.buf.extend_from_slice(&[0u8; 3][..pad]);
@@ -530,8 +503,7 @@ impl MessageBuilder {
     /// Appends MESSAGE-INTEGRITY computed with `key`.
     pub fn integrity(mut self, key: &[u8]) -> Self {
         let at = self.buf.len();
-        self.buf
-            .extend_from_slice(&attr::MESSAGE_INTEGRITY.to_be_bytes());
+        self.buf.extend_from_slice(&attr::MESSAGE_INTEGRITY.to_be_bytes());
         self.buf.extend_from_slice(&20u16.to_be_bytes());
         self.buf.extend_from_slice(&[0u8; 20]);
         self.set_len();

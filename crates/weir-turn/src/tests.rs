@@ -45,12 +45,7 @@ struct Client {
 impl T {
     fn new(cfg: ServerConfig) -> T {
         let t0 = Instant::now();
-        T {
-            srv: Server::new(cfg, t0, UNIX0),
-            now: t0,
-            tid: 0,
-            next_relay_port: 50000,
-        }
+        T { srv: Server::new(cfg, t0, UNIX0), now: t0, tid: 0, next_relay_port: 50000 }
     }
 
     fn advance(&mut self, secs: u64) -> Vec<Output> {
@@ -62,11 +57,7 @@ impl T {
 
     fn client(&self, addr: &str, transport: Transport) -> Client {
         Client {
-            tuple: FiveTuple {
-                transport,
-                client: sa(addr),
-                server: sa("203.0.113.1:3478"),
-            },
+            tuple: FiveTuple { transport, client: sa(addr), server: sa("203.0.113.1:3478") },
             user: "ZLMediaKit".into(),
             pwd: "secret".into(),
             nonce: None,
@@ -97,15 +88,9 @@ impl T {
                             SocketAddr::new("203.0.113.1".parse().unwrap(), p)
                         }
                     };
-                    let reserved =
-                        (req.reserve_next).then(|| SocketAddr::new(relay.ip(), relay.port() + 1));
+                    let reserved = (req.reserve_next).then(|| SocketAddr::new(relay.ip(), relay.port() + 1));
                     let mut more = Vec::new();
-                    self.srv.relay_opened(
-                        self.now,
-                        req.id,
-                        Ok(RelayOpened { relay, reserved }),
-                        &mut more,
-                    );
+                    self.srv.relay_opened(self.now, req.id, Ok(RelayOpened { relay, reserved }), &mut more);
                     all.push(Output::OpenRelay(req));
                     all.extend(more);
                 }
@@ -116,12 +101,7 @@ impl T {
     }
 
     /// A request from `c`, authenticated when `c` has a nonce.
-    fn request(
-        &mut self,
-        c: &Client,
-        m: u16,
-        f: impl FnOnce(MessageBuilder) -> MessageBuilder,
-    ) -> Vec<u8> {
+    fn request(&mut self, c: &Client, m: u16, f: impl FnOnce(MessageBuilder) -> MessageBuilder) -> Vec<u8> {
         let tid = self.tid();
         let mut b = f(MessageBuilder::new(m, Class::Request, tid));
         if let Some(n) = &c.nonce {
@@ -135,12 +115,7 @@ impl T {
     }
 
     /// Sends a request and returns the response (the only ToClient output) and the outputs.
-    fn call(
-        &mut self,
-        c: &mut Client,
-        m: u16,
-        f: impl Fn(MessageBuilder) -> MessageBuilder,
-    ) -> (Vec<u8>, Vec<Output>) {
+    fn call(&mut self, c: &mut Client, m: u16, f: impl Fn(MessageBuilder) -> MessageBuilder) -> (Vec<u8>, Vec<Output>) {
         let (resp, outs) = self.call_once(c, m, &f);
         if code(&resp) == Some(438) {
             // A stale nonce: retry with the new one, as clients do.
@@ -149,12 +124,7 @@ impl T {
         (resp, outs)
     }
 
-    fn call_once(
-        &mut self,
-        c: &mut Client,
-        m: u16,
-        f: impl FnOnce(MessageBuilder) -> MessageBuilder,
-    ) -> (Vec<u8>, Vec<Output>) {
+    fn call_once(&mut self, c: &mut Client, m: u16, f: impl FnOnce(MessageBuilder) -> MessageBuilder) -> (Vec<u8>, Vec<Output>) {
         let req = self.request(c, m, f);
         let outs = self.send_raw(c, &req);
         let resp = outs
@@ -172,21 +142,12 @@ impl T {
     }
 
     /// Challenge + authenticated Allocate; returns the response.
-    fn allocate(
-        &mut self,
-        c: &mut Client,
-        f: impl Fn(MessageBuilder) -> MessageBuilder,
-    ) -> Vec<u8> {
+    fn allocate(&mut self, c: &mut Client, f: impl Fn(MessageBuilder) -> MessageBuilder) -> Vec<u8> {
         if c.nonce.is_none() {
-            let (resp, _) = self.call(c, method::ALLOCATE, |b| {
-                f(b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24))
-            });
+            let (resp, _) = self.call(c, method::ALLOCATE, |b| f(b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)));
             assert_eq!(code(&resp), Some(401));
         }
-        self.call(c, method::ALLOCATE, |b| {
-            f(b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24))
-        })
-        .0
+        self.call(c, method::ALLOCATE, |b| f(b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24))).0
     }
 }
 
@@ -199,10 +160,7 @@ fn key(c: &Client) -> [u8; 16] {
 }
 
 fn relay_of(resp: &[u8]) -> SocketAddr {
-    Message::parse(resp)
-        .unwrap()
-        .get_xor_addr(attr::XOR_RELAYED_ADDRESS)
-        .unwrap()
+    Message::parse(resp).unwrap().get_xor_addr(attr::XOR_RELAYED_ADDRESS).unwrap()
 }
 
 fn to_peers(outs: &[Output]) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
@@ -232,30 +190,21 @@ fn send_ind(t: &mut T, peer: &str, data: &[u8]) -> Vec<u8> {
 fn binding_is_answered_without_credentials() {
     let mut t = T::new(config());
     let c = t.client("192.0.2.10:1234", Transport::Udp);
-    let req = MessageBuilder::new(method::BINDING, Class::Request, [3; 12])
-        .fingerprint()
-        .build();
+    let req = MessageBuilder::new(method::BINDING, Class::Request, [3; 12]).fingerprint().build();
     let outs = t.send_raw(&c, &req);
-    let [Output::ToClient { tuple, data }] = &outs[..] else {
-        panic!("{outs:?}")
-    };
+    let [Output::ToClient { tuple, data }] = &outs[..] else { panic!("{outs:?}") };
     assert_eq!(*tuple, c.tuple);
     let m = Message::parse(data).unwrap();
     assert_eq!(m.class, Class::Success);
     assert!(m.has_fingerprint);
-    assert_eq!(
-        m.get_xor_addr(attr::XOR_MAPPED_ADDRESS),
-        Some(sa("192.0.2.10:1234"))
-    );
+    assert_eq!(m.get_xor_addr(attr::XOR_MAPPED_ADDRESS), Some(sa("192.0.2.10:1234")));
 }
 
 #[test]
 fn allocate_with_long_term_credentials() {
     let mut t = T::new(config());
     let mut c = t.client("192.0.2.10:1234", Transport::Udp);
-    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.error_code().map(|e| e.0), Some(401));
     assert_eq!(m.get_str(attr::REALM), Some("weir"));
@@ -263,26 +212,14 @@ fn allocate_with_long_term_credentials() {
     assert!(m.has_fingerprint);
 
     let (resp, outs) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-            .u32_attr(attr::LIFETIME, 60)
+        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24).u32_attr(attr::LIFETIME, 60)
     });
-    assert!(matches!(
-        outs[0],
-        Output::OpenRelay(RelayRequest {
-            even_port: false,
-            reserve_next: false,
-            reserved: None,
-            ..
-        })
-    ));
+    assert!(matches!(outs[0], Output::OpenRelay(RelayRequest { even_port: false, reserve_next: false, reserved: None, .. })));
     let m = Message::parse(&resp).unwrap();
     assert_eq!(m.class, Class::Success, "{:?}", m.error_code());
     assert!(m.verify_integrity(&key(&c)));
     assert_eq!(m.get_xor_addr(attr::XOR_RELAYED_ADDRESS), Some(sa(RELAY)));
-    assert_eq!(
-        m.get_xor_addr(attr::XOR_MAPPED_ADDRESS),
-        Some(c.tuple.client)
-    );
+    assert_eq!(m.get_xor_addr(attr::XOR_MAPPED_ADDRESS), Some(c.tuple.client));
     // Asking less than the default gives the default.
     assert_eq!(m.get_u32(attr::LIFETIME), Some(600));
     assert_eq!(t.srv.stats().allocations, 1);
@@ -293,36 +230,17 @@ fn allocate_with_long_term_credentials() {
         let mut b = MessageBuilder::new(method::ALLOCATE, Class::Request, m.transaction_id)
             .u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
             .u32_attr(attr::LIFETIME, 60);
-        b = b
-            .attr(attr::USERNAME, b"ZLMediaKit")
-            .attr(attr::REALM, b"weir")
-            .attr(attr::NONCE, c.nonce.as_ref().unwrap().as_bytes());
+        b = b.attr(attr::USERNAME, b"ZLMediaKit").attr(attr::REALM, b"weir").attr(attr::NONCE, c.nonce.as_ref().unwrap().as_bytes());
         b.integrity(&key(&c)).build()
     });
-    assert_eq!(
-        again,
-        vec![Output::ToClient {
-            tuple: c.tuple,
-            data: resp.clone()
-        }]
-    );
-    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    assert_eq!(again, vec![Output::ToClient { tuple: c.tuple, data: resp.clone() }]);
+    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     assert_eq!(code(&resp), Some(437));
-    assert!(
-        Message::parse(&resp).unwrap().verify_integrity(&key(&c)),
-        "errors after authentication are signed"
-    );
+    assert!(Message::parse(&resp).unwrap().verify_integrity(&key(&c)), "errors after authentication are signed");
 
     // Lifetime: capped at 3600.
-    let (resp, _) = t.call(&mut c, method::REFRESH, |b| {
-        b.u32_attr(attr::LIFETIME, 100_000)
-    });
-    assert_eq!(
-        Message::parse(&resp).unwrap().get_u32(attr::LIFETIME),
-        Some(3600)
-    );
+    let (resp, _) = t.call(&mut c, method::REFRESH, |b| b.u32_attr(attr::LIFETIME, 100_000));
+    assert_eq!(Message::parse(&resp).unwrap().get_u32(attr::LIFETIME), Some(3600));
     // Refresh 0 deletes it and closes the relay.
     let (resp, outs) = t.call(&mut c, method::REFRESH, |b| b.u32_attr(attr::LIFETIME, 0));
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
@@ -351,9 +269,7 @@ fn wrong_credentials_are_refused_with_401() {
         .integrity(&[0; 16])
         .build();
     let outs = t.send_raw(&c, &bad);
-    let Output::ToClient { data, .. } = &outs[0] else {
-        panic!()
-    };
+    let Output::ToClient { data, .. } = &outs[0] else { panic!() };
     assert_eq!(code(data), Some(400));
     assert_eq!(t.srv.stats().allocations, 0);
     assert!(t.srv.stats().refusals >= 3);
@@ -387,10 +303,7 @@ fn stale_nonce_gets_438_and_a_fresh_nonce() {
     cfg.nonce_lifetime = Duration::from_secs(30);
     let mut t = T::new(cfg);
     let mut c = t.client("192.0.2.10:1234", Transport::Udp);
-    assert_eq!(
-        Message::parse(&t.allocate(&mut c, |b| b)).unwrap().class,
-        Class::Success
-    );
+    assert_eq!(Message::parse(&t.allocate(&mut c, |b| b)).unwrap().class, Class::Success);
     t.advance(31);
     let old = c.nonce.clone();
     let (resp, _) = t.call_once(&mut c, method::REFRESH, |b| b);
@@ -403,9 +316,7 @@ fn stale_nonce_gets_438_and_a_fresh_nonce() {
     // A nonce issued for another client address is not accepted either.
     let mut other = t.client("192.0.2.99:1", Transport::Udp);
     other.nonce = c.nonce.clone();
-    let (resp, _) = t.call_once(&mut other, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    let (resp, _) = t.call_once(&mut other, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     assert_eq!(code(&resp), Some(438));
 }
 
@@ -416,39 +327,27 @@ fn allocate_attribute_rules() {
     let (_, _) = t.call(&mut c, method::ALLOCATE, |b| b);
     let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| b);
     assert_eq!(code(&resp), Some(400), "no REQUESTED-TRANSPORT");
-    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 6 << 24)
-    });
+    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 6 << 24));
     assert_eq!(code(&resp), Some(442), "TCP relays");
     let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-            .attr(attr::DONT_FRAGMENT, &[])
+        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24).attr(attr::DONT_FRAGMENT, &[])
     });
     assert_eq!(code(&resp), Some(420));
-    assert_eq!(
-        Message::parse(&resp).unwrap().get(attr::UNKNOWN_ATTRIBUTES),
-        Some(&[0x00, 0x1a][..])
-    );
+    assert_eq!(Message::parse(&resp).unwrap().get(attr::UNKNOWN_ATTRIBUTES), Some(&[0x00, 0x1a][..]));
     let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-            .u32_attr(attr::REQUESTED_ADDRESS_FAMILY, 2 << 24)
+        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24).u32_attr(attr::REQUESTED_ADDRESS_FAMILY, 2 << 24)
     });
     assert_eq!(code(&resp), Some(440), "no IPv6 relays configured");
     let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-            .attr(attr::EVEN_PORT, &[0])
-            .attr(attr::RESERVATION_TOKEN, &[1; 8])
+        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24).attr(attr::EVEN_PORT, &[0]).attr(attr::RESERVATION_TOKEN, &[1; 8])
     });
     assert_eq!(code(&resp), Some(400));
     let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-            .attr(attr::RESERVATION_TOKEN, &[1; 8])
+        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24).attr(attr::RESERVATION_TOKEN, &[1; 8])
     });
     assert_eq!(code(&resp), Some(508), "unknown token");
     // Requests other than Allocate without an allocation: 437.
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
-    });
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER)));
     assert_eq!(code(&resp), Some(437));
     // An unknown method: 400.
     let (resp, _) = t.call(&mut c, 0x0ff, |b| b);
@@ -471,10 +370,7 @@ fn even_port_and_reservation_token() {
     assert_eq!(relay_of(&resp).port(), relay.port() + 1);
     // A token works once.
     let mut third = t.client("192.0.2.10:1002", Transport::Udp);
-    assert_eq!(
-        code(&t.allocate(&mut third, |b| b.attr(attr::RESERVATION_TOKEN, &token))),
-        Some(508)
-    );
+    assert_eq!(code(&t.allocate(&mut third, |b| b.attr(attr::RESERVATION_TOKEN, &token))), Some(508));
     // An unused reservation is released after 30 s.
     let mut four = t.client("192.0.2.10:1003", Transport::Udp);
     let resp = t.allocate(&mut four, |b| b.attr(attr::EVEN_PORT, &[0x80]));
@@ -495,96 +391,65 @@ fn permissions_channels_and_data() {
     assert!(relay_in(&mut t, relay, PUBLIC_PEER, b"x").is_empty());
     assert_eq!(t.srv.stats().dropped_no_permission, 2);
 
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
-    });
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER)));
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
     // Send indication -> peer.
     let outs = t.send_raw(&c, &send);
-    assert_eq!(
-        to_peers(&outs),
-        vec![(relay, sa(PUBLIC_PEER), b"hello".to_vec())]
-    );
+    assert_eq!(to_peers(&outs), vec![(relay, sa(PUBLIC_PEER), b"hello".to_vec())]);
     // Peer -> Data indication (any port of a permitted IP).
     let outs = relay_in(&mut t, relay, "198.51.100.7:9999", b"back");
-    let [Output::ToClient { tuple, data }] = &outs[..] else {
-        panic!("{outs:?}")
-    };
+    let [Output::ToClient { tuple, data }] = &outs[..] else { panic!("{outs:?}") };
     assert_eq!(*tuple, c.tuple);
     let m = Message::parse(data).unwrap();
     assert_eq!((m.method, m.class), (method::DATA, Class::Indication));
-    assert_eq!(
-        m.get_xor_addr(attr::XOR_PEER_ADDRESS),
-        Some(sa("198.51.100.7:9999"))
-    );
+    assert_eq!(m.get_xor_addr(attr::XOR_PEER_ADDRESS), Some(sa("198.51.100.7:9999")));
     assert_eq!(m.get(attr::DATA), Some(&b"back"[..]));
 
     // ChannelBind: ChannelData both ways.
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
     let outs = t.send_raw(&c, &channel_data(0x4001, b"via channel", false));
-    assert_eq!(
-        to_peers(&outs),
-        vec![(relay, sa(PUBLIC_PEER), b"via channel".to_vec())]
-    );
+    assert_eq!(to_peers(&outs), vec![(relay, sa(PUBLIC_PEER), b"via channel".to_vec())]);
     let outs = relay_in(&mut t, relay, PUBLIC_PEER, b"abc");
-    let [Output::ToClient { data, .. }] = &outs[..] else {
-        panic!()
-    };
+    let [Output::ToClient { data, .. }] = &outs[..] else { panic!() };
     assert_eq!(data, &channel_data(0x4001, b"abc", false));
     // Padded ChannelData over UDP is accepted too; an unbound channel is dropped.
     let outs = t.send_raw(&c, &channel_data(0x4001, b"pad", true));
     assert_eq!(to_peers(&outs).len(), 1);
-    assert!(t
-        .send_raw(&c, &channel_data(0x4002, b"x", false))
-        .is_empty());
+    assert!(t.send_raw(&c, &channel_data(0x4002, b"x", false)).is_empty());
 
     // Channel rules.
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.8:1"))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.8:1"))
     });
     assert_eq!(code(&resp), Some(400), "channel bound to another peer");
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4002 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4002 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
     assert_eq!(code(&resp), Some(400), "peer bound to another channel");
     for bad in [0x3fffu32, 0x8000, 0xffff] {
         let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-            b.u32_attr(attr::CHANNEL_NUMBER, bad << 16)
-                .xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.9:1"))
+            b.u32_attr(attr::CHANNEL_NUMBER, bad << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.9:1"))
         });
         assert_eq!(code(&resp), Some(400), "channel {bad:#x}");
     }
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
-    assert_eq!(
-        Message::parse(&resp).unwrap().class,
-        Class::Success,
-        "rebinding refreshes"
-    );
+    assert_eq!(Message::parse(&resp).unwrap().class, Class::Success, "rebinding refreshes");
 
     // Expiry: the permission (300 s) outlives nothing it should; the channel lasts 600 s but
     // data needs the permission too. Refresh the allocation so it lives on.
-    let (_, _) = t.call(&mut c, method::REFRESH, |b| {
-        b.u32_attr(attr::LIFETIME, 3600)
-    });
+    let (_, _) = t.call(&mut c, method::REFRESH, |b| b.u32_attr(attr::LIFETIME, 3600));
     t.advance(301);
     assert!(relay_in(&mut t, relay, PUBLIC_PEER, b"late").is_empty());
-    assert!(t
-        .send_raw(&c, &channel_data(0x4001, b"late", false))
-        .is_empty());
+    assert!(t.send_raw(&c, &channel_data(0x4001, b"late", false)).is_empty());
     t.advance(300);
     // The channel is gone: the number is free for another peer.
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.8:1"))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa("198.51.100.8:1"))
     });
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
 }
@@ -594,55 +459,35 @@ fn refused_peers_get_403() {
     let mut t = T::new(config());
     let mut c = t.client("192.0.2.10:1234", Transport::Udp);
     let relay = relay_of(&t.allocate(&mut c, |b| b));
-    for peer in [
-        "127.0.0.1:5000",
-        "10.0.0.1:5000",
-        "192.168.1.1:5000",
-        "169.254.1.1:5000",
-        "224.0.0.1:5000",
-        "0.0.0.0:5000",
-    ] {
-        let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-            b.xor_addr(attr::XOR_PEER_ADDRESS, sa(peer))
-        });
+    for peer in ["127.0.0.1:5000", "10.0.0.1:5000", "192.168.1.1:5000", "169.254.1.1:5000", "224.0.0.1:5000", "0.0.0.0:5000"] {
+        let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa(peer)));
         assert_eq!(code(&resp), Some(403), "{peer}");
         let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-            b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16)
-                .xor_addr(attr::XOR_PEER_ADDRESS, sa(peer))
+            b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(peer))
         });
         assert_eq!(code(&resp), Some(403), "{peer}");
     }
     // All or nothing: one refused peer refuses the whole CreatePermission.
     let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.1:1"))
+        b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER)).xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.1:1"))
     });
     assert_eq!(code(&resp), Some(403));
     let send = send_ind(&mut t, PUBLIC_PEER, b"x");
-    assert!(
-        t.send_raw(&c, &send).is_empty(),
-        "the public peer got no permission"
-    );
+    assert!(t.send_raw(&c, &send).is_empty(), "the public peer got no permission");
     // The server's own address: permission yes, but data only towards a live relay.
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa("203.0.113.1:1"))
-    });
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa("203.0.113.1:1")));
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
     let send = send_ind(&mut t, "203.0.113.1:22", b"ssh?");
     assert!(t.send_raw(&c, &send).is_empty());
     let (resp, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa("203.0.113.1:3478"))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa("203.0.113.1:3478"))
     });
     assert_eq!(code(&resp), Some(403), "own listener");
     // Relay to relay on this server works (two clients of one server).
     let mut c2 = t.client("192.0.2.11:1234", Transport::Udp);
     let relay2 = relay_of(&t.allocate(&mut c2, |b| b));
     let send = send_ind(&mut t, &relay2.to_string(), b"hi relay 2");
-    assert_eq!(
-        to_peers(&t.send_raw(&c, &send)),
-        vec![(relay, relay2, b"hi relay 2".to_vec())]
-    );
+    assert_eq!(to_peers(&t.send_raw(&c, &send)), vec![(relay, relay2, b"hi relay 2".to_vec())]);
 }
 
 #[test]
@@ -653,22 +498,13 @@ fn allow_and_deny_lists() {
     let mut t = T::new(cfg);
     let mut c = t.client("192.0.2.10:1234", Transport::Udp);
     let relay = relay_of(&t.allocate(&mut c, |b| b));
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.1:5000"))
-    });
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.1:5000")));
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
     let send = send_ind(&mut t, "127.0.0.1:5000", b"lo");
-    assert_eq!(
-        to_peers(&t.send_raw(&c, &send)),
-        vec![(relay, sa("127.0.0.1:5000"), b"lo".to_vec())]
-    );
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.2:5000"))
-    });
+    assert_eq!(to_peers(&t.send_raw(&c, &send)), vec![(relay, sa("127.0.0.1:5000"), b"lo".to_vec())]);
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa("127.0.0.2:5000")));
     assert_eq!(code(&resp), Some(403));
-    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| {
-        b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
-    });
+    let (resp, _) = t.call(&mut c, method::CREATE_PERMISSION, |b| b.xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER)));
     assert_eq!(code(&resp), Some(403), "deny list");
 }
 
@@ -681,14 +517,8 @@ fn quotas_per_user_and_per_ip() {
     let mut a = t.client("192.0.2.10:1", Transport::Udp);
     let mut b = t.client("192.0.2.10:2", Transport::Udp);
     let mut c = t.client("192.0.2.10:3", Transport::Udp);
-    assert_eq!(
-        Message::parse(&t.allocate(&mut a, |x| x)).unwrap().class,
-        Class::Success
-    );
-    assert_eq!(
-        Message::parse(&t.allocate(&mut b, |x| x)).unwrap().class,
-        Class::Success
-    );
+    assert_eq!(Message::parse(&t.allocate(&mut a, |x| x)).unwrap().class, Class::Success);
+    assert_eq!(Message::parse(&t.allocate(&mut b, |x| x)).unwrap().class, Class::Success);
     let resp = t.allocate(&mut c, |x| x);
     assert_eq!(code(&resp), Some(486), "per user");
     assert!(Message::parse(&resp).unwrap().verify_integrity(&key(&c)));
@@ -697,10 +527,7 @@ fn quotas_per_user_and_per_ip() {
     let mut d = t.client("192.0.2.10:4", Transport::Udp);
     d.user = rest_user.clone();
     d.pwd = rest_password("restkey", &rest_user);
-    assert_eq!(
-        Message::parse(&t.allocate(&mut d, |x| x)).unwrap().class,
-        Class::Success
-    );
+    assert_eq!(Message::parse(&t.allocate(&mut d, |x| x)).unwrap().class, Class::Success);
     let mut e = t.client("192.0.2.10:5", Transport::Udp);
     e.user = rest_user.clone();
     e.pwd = d.pwd.clone();
@@ -743,14 +570,11 @@ fn tcp_clients() {
     let mut c = t.client("192.0.2.10:1", Transport::Tcp);
     let relay = relay_of(&t.allocate(&mut c, |x| x));
     let (_, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4abc << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4abc << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
     // ChannelData to a stream client is padded to 4 bytes.
     let outs = relay_in(&mut t, relay, PUBLIC_PEER, b"12345");
-    let [Output::ToClient { data, .. }] = &outs[..] else {
-        panic!()
-    };
+    let [Output::ToClient { data, .. }] = &outs[..] else { panic!() };
     assert_eq!(data.len(), 12);
     assert_eq!(parse_channel_data(data), Some((0x4abc, &b"12345"[..])));
     // Closing the connection deletes the allocation.
@@ -768,16 +592,13 @@ fn bandwidth_cap_drops_the_excess() {
     let mut c = t.client("192.0.2.10:1", Transport::Udp);
     let relay = relay_of(&t.allocate(&mut c, |x| x));
     let (_, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
     let pkt = channel_data(0x4000, &[0u8; 100], false);
     let sent: usize = (0..20).map(|_| to_peers(&t.send_raw(&c, &pkt)).len()).sum();
     assert_eq!(sent, 10, "one second's worth passes");
     // The other direction has its own budget.
-    let back: usize = (0..20)
-        .map(|_| relay_in(&mut t, relay, PUBLIC_PEER, &[0u8; 100]).len())
-        .sum();
+    let back: usize = (0..20).map(|_| relay_in(&mut t, relay, PUBLIC_PEER, &[0u8; 100]).len()).sum();
     assert_eq!(back, 10);
     t.now += Duration::from_millis(500);
     let sent: usize = (0..20).map(|_| to_peers(&t.send_raw(&c, &pkt)).len()).sum();
@@ -791,9 +612,7 @@ fn turn_disabled_still_answers_binding() {
     cfg.enable_turn = false;
     let mut t = T::new(cfg);
     let mut c = t.client("192.0.2.10:1", Transport::Udp);
-    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    let (resp, _) = t.call(&mut c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     assert_eq!(code(&resp), Some(400));
     let (resp, _) = t.call(&mut c, method::BINDING, |b| b);
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
@@ -805,64 +624,33 @@ fn relay_open_failure_gives_508_and_frees_the_quota() {
     cfg.max_allocations_per_user = 1;
     let mut t = T::new(cfg);
     let mut c = t.client("192.0.2.10:1", Transport::Udp);
-    let (_, _) = t.call(&mut c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
-    let req = t.request(&c, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    let (_, _) = t.call(&mut c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
+    let req = t.request(&c, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     let mut out = Vec::new();
     t.srv.handle_client(t.now, c.tuple, &req, &mut out);
-    let [Output::OpenRelay(r)] = &out[..] else {
-        panic!("{out:?}")
-    };
+    let [Output::OpenRelay(r)] = &out[..] else { panic!("{out:?}") };
     // A retransmission while the relay is being opened is not answered twice.
     let mut dup = Vec::new();
     t.srv.handle_client(t.now, c.tuple, &req, &mut dup);
     assert!(dup.is_empty());
     let mut out2 = Vec::new();
-    t.srv
-        .relay_opened(t.now, r.id, Err("no port".into()), &mut out2);
-    let [Output::ToClient { data, .. }] = &out2[..] else {
-        panic!()
-    };
+    t.srv.relay_opened(t.now, r.id, Err("no port".into()), &mut out2);
+    let [Output::ToClient { data, .. }] = &out2[..] else { panic!() };
     assert_eq!(code(data), Some(508));
-    assert_eq!(
-        Message::parse(&t.allocate(&mut c, |x| x)).unwrap().class,
-        Class::Success
-    );
+    assert_eq!(Message::parse(&t.allocate(&mut c, |x| x)).unwrap().class, Class::Success);
     // A relay opened for a client that left meanwhile is closed again.
     let mut d = t.client("192.0.2.10:2", Transport::Tcp);
     d.user = rest_username(UNIX0 + 1000, None);
     d.pwd = rest_password("restkey", &d.user);
-    let (_, _) = t.call(&mut d, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
-    let req = t.request(&d, method::ALLOCATE, |b| {
-        b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-    });
+    let (_, _) = t.call(&mut d, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
+    let req = t.request(&d, method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24));
     let mut out = Vec::new();
     t.srv.handle_client(t.now, d.tuple, &req, &mut out);
-    let [Output::OpenRelay(r)] = &out[..] else {
-        panic!("{out:?}")
-    };
+    let [Output::OpenRelay(r)] = &out[..] else { panic!("{out:?}") };
     t.srv.client_closed(t.now, d.tuple, &mut Vec::new());
     let mut out = Vec::new();
-    t.srv.relay_opened(
-        t.now,
-        r.id,
-        Ok(RelayOpened {
-            relay: sa("203.0.113.1:60000"),
-            reserved: None,
-        }),
-        &mut out,
-    );
-    assert_eq!(
-        out,
-        vec![Output::CloseRelay {
-            relay: sa("203.0.113.1:60000")
-        }]
-    );
+    t.srv.relay_opened(t.now, r.id, Ok(RelayOpened { relay: sa("203.0.113.1:60000"), reserved: None }), &mut out);
+    assert_eq!(out, vec![Output::CloseRelay { relay: sa("203.0.113.1:60000") }]);
 }
 
 #[test]
@@ -871,8 +659,7 @@ fn hostile_input_never_panics() {
     let mut c = t.client("192.0.2.10:1", Transport::Udp);
     let relay = relay_of(&t.allocate(&mut c, |x| x));
     let (_, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16)
-            .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+        b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
     });
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rnd = || {
@@ -897,33 +684,16 @@ fn hostile_input_never_panics() {
             }
             2 => {
                 // Authenticated requests with random attribute values.
-                let m = [
-                    method::ALLOCATE,
-                    method::REFRESH,
-                    method::CREATE_PERMISSION,
-                    method::CHANNEL_BIND,
-                ][(rnd() % 4) as usize];
+                let m = [method::ALLOCATE, method::REFRESH, method::CREATE_PERMISSION, method::CHANNEL_BIND][(rnd() % 4) as usize];
                 let mut b = MessageBuilder::new(m, Class::Request, [i as u8; 12]);
                 for _ in 0..(rnd() % 4) {
-                    let typ = [
-                        attr::LIFETIME,
-                        attr::XOR_PEER_ADDRESS,
-                        attr::CHANNEL_NUMBER,
-                        attr::REQUESTED_TRANSPORT,
-                        attr::EVEN_PORT,
-                        attr::RESERVATION_TOKEN,
-                        attr::REQUESTED_ADDRESS_FAMILY,
-                        attr::DATA,
-                    ][(rnd() % 8) as usize];
+                    let typ = [attr::LIFETIME, attr::XOR_PEER_ADDRESS, attr::CHANNEL_NUMBER, attr::REQUESTED_TRANSPORT,
+                               attr::EVEN_PORT, attr::RESERVATION_TOKEN, attr::REQUESTED_ADDRESS_FAMILY, attr::DATA][(rnd() % 8) as usize];
                     let v: Vec<u8> = (0..(rnd() % 24)).map(|_| rnd() as u8).collect();
                     b = b.attr(typ, &v);
                 }
-                buf = b
-                    .attr(attr::USERNAME, b"ZLMediaKit")
-                    .attr(attr::REALM, b"weir")
-                    .attr(attr::NONCE, nonce.as_bytes())
-                    .integrity(&key(&c))
-                    .build();
+                buf = b.attr(attr::USERNAME, b"ZLMediaKit").attr(attr::REALM, b"weir").attr(attr::NONCE, nonce.as_bytes())
+                    .integrity(&key(&c)).build();
             }
             _ => {
                 if !buf.is_empty() {
@@ -936,19 +706,10 @@ fn hostile_input_never_panics() {
         for o in out {
             if let Output::OpenRelay(r) = o {
                 let port = 40000 + (i % 1000) as u16;
-                t.srv.relay_opened(
-                    t.now,
-                    r.id,
-                    Ok(RelayOpened {
-                        relay: SocketAddr::new("203.0.113.1".parse().unwrap(), port),
-                        reserved: None,
-                    }),
-                    &mut Vec::new(),
-                );
+                t.srv.relay_opened(t.now, r.id, Ok(RelayOpened { relay: SocketAddr::new("203.0.113.1".parse().unwrap(), port), reserved: None }), &mut Vec::new());
             }
         }
-        t.srv
-            .handle_relay(t.now, relay, sa(PUBLIC_PEER), &buf, &mut Vec::new());
+        t.srv.handle_relay(t.now, relay, sa(PUBLIC_PEER), &buf, &mut Vec::new());
     }
     t.advance(4000);
     assert_eq!(t.srv.stats().allocations, 0);
@@ -967,8 +728,7 @@ fn core_throughput() {
         c.pwd = rest_password("restkey", &c.user);
         let relay = relay_of(&t.allocate(&mut c, |x| x));
         let (_, _) = t.call(&mut c, method::CHANNEL_BIND, |b| {
-            b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16)
-                .xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
+            b.u32_attr(attr::CHANNEL_NUMBER, 0x4000 << 16).xor_addr(attr::XOR_PEER_ADDRESS, sa(PUBLIC_PEER))
         });
         clients.push((c, relay));
     }
@@ -982,17 +742,11 @@ fn core_throughput() {
         if i % 2 == 0 {
             t.srv.handle_client(t.now, c.tuple, &pkt, &mut out);
         } else {
-            t.srv
-                .handle_relay(t.now, *relay, sa(PUBLIC_PEER), &pkt[4..], &mut out);
+            t.srv.handle_relay(t.now, *relay, sa(PUBLIC_PEER), &pkt[4..], &mut out);
         }
         assert_eq!(out.len(), 1);
     }
     let el = start.elapsed();
-    println!(
-        "core: {} relayed packets in {:?}: {:.0} ns/packet, {:.2} M packets/s on one core",
-        n,
-        el,
-        el.as_nanos() as f64 / n as f64,
-        n as f64 / el.as_secs_f64() / 1e6
-    );
+    println!("core: {} relayed packets in {:?}: {:.0} ns/packet, {:.2} M packets/s on one core",
+             n, el, el.as_nanos() as f64 / n as f64, n as f64 / el.as_secs_f64() / 1e6);
 }

@@ -76,9 +76,7 @@ impl Conn {
                 },
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), fut)
-            .await
-            .expect("an answer within 5 s")
+        tokio::time::timeout(Duration::from_secs(5), fut).await.expect("an answer within 5 s")
     }
 }
 
@@ -105,9 +103,7 @@ impl Client {
             let msg = Message::parse(&resp).unwrap();
             assert_eq!(msg.transaction_id, [self.tid; 12]);
             match msg.error_code() {
-                Some((401 | 438, _))
-                    if self.nonce.is_none() || msg.error_code().unwrap().0 == 438 =>
-                {
+                Some((401 | 438, _)) if self.nonce.is_none() || msg.error_code().unwrap().0 == 438 => {
                     self.nonce = msg.get_str(attr::NONCE).map(str::to_owned);
                 }
                 _ => return resp,
@@ -119,16 +115,8 @@ impl Client {
 async fn relay_round_trip(conn: Conn) {
     let peer = UdpSocket::bind((LO, 0)).await.unwrap();
     let peer_addr = peer.local_addr().unwrap();
-    let mut c = Client {
-        conn,
-        nonce: None,
-        tid: 0,
-    };
-    let resp = c
-        .request(method::ALLOCATE, |b| {
-            b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)
-        })
-        .await;
+    let mut c = Client { conn, nonce: None, tid: 0 };
+    let resp = c.request(method::ALLOCATE, |b| b.u32_attr(attr::REQUESTED_TRANSPORT, 17 << 24)).await;
     let msg = Message::parse(&resp).unwrap();
     assert_eq!(msg.class, Class::Success, "{:?}", msg.error_code());
     assert!(msg.verify_integrity(&long_term_key("user", "weir", "pass")));
@@ -138,36 +126,25 @@ async fn relay_round_trip(conn: Conn) {
 
     let resp = c
         .request(method::CHANNEL_BIND, |b| {
-            b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16)
-                .xor_addr(attr::XOR_PEER_ADDRESS, peer_addr)
+            b.u32_attr(attr::CHANNEL_NUMBER, 0x4001 << 16).xor_addr(attr::XOR_PEER_ADDRESS, peer_addr)
         })
         .await;
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
 
     let pad = matches!(c.conn, Conn::Tcp(..));
-    c.conn
-        .send(&channel_data(0x4001, b"to the peer", pad))
-        .await;
+    c.conn.send(&channel_data(0x4001, b"to the peer", pad)).await;
     let mut buf = [0u8; 2048];
-    let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await.unwrap().unwrap();
     assert_eq!(&buf[..n], b"to the peer");
     assert_eq!(from, relay);
     peer.send_to(b"back to the client", relay).await.unwrap();
     let back = c.conn.recv().await;
-    assert_eq!(
-        parse_channel_data(&back),
-        Some((0x4001, &b"back to the client"[..]))
-    );
+    assert_eq!(parse_channel_data(&back), Some((0x4001, &b"back to the client"[..])));
     // Padded to 4 bytes on TCP only (4 + 18 bytes of payload).
     assert_eq!(back.len(), if pad { 24 } else { 22 });
 
     // Delete it.
-    let resp = c
-        .request(method::REFRESH, |b| b.u32_attr(attr::LIFETIME, 0))
-        .await;
+    let resp = c.request(method::REFRESH, |b| b.u32_attr(attr::LIFETIME, 0)).await;
     assert_eq!(Message::parse(&resp).unwrap().class, Class::Success);
 }
 
@@ -183,34 +160,17 @@ async fn binding_and_relaying_on_loopback() {
     let udp = UdpSocket::bind((LO, 0)).await.unwrap();
     let me = udp.local_addr().unwrap();
     let mut conn = Conn::Udp(udp, server);
-    conn.send(&MessageBuilder::new(method::BINDING, Class::Request, [1; 12]).build())
-        .await;
+    conn.send(&MessageBuilder::new(method::BINDING, Class::Request, [1; 12]).build()).await;
     let resp = conn.recv().await;
-    assert_eq!(
-        Message::parse(&resp)
-            .unwrap()
-            .get_xor_addr(attr::XOR_MAPPED_ADDRESS),
-        Some(me)
-    );
+    assert_eq!(Message::parse(&resp).unwrap().get_xor_addr(attr::XOR_MAPPED_ADDRESS), Some(me));
 
     // Binding over TCP.
     let tcp = TcpStream::connect(server).await.unwrap();
     let me = tcp.local_addr().unwrap();
     let mut tconn = Conn::Tcp(tcp, Vec::new());
-    tconn
-        .send(
-            &MessageBuilder::new(method::BINDING, Class::Request, [2; 12])
-                .fingerprint()
-                .build(),
-        )
-        .await;
+    tconn.send(&MessageBuilder::new(method::BINDING, Class::Request, [2; 12]).fingerprint().build()).await;
     let resp = tconn.recv().await;
-    assert_eq!(
-        Message::parse(&resp)
-            .unwrap()
-            .get_xor_addr(attr::XOR_MAPPED_ADDRESS),
-        Some(me)
-    );
+    assert_eq!(Message::parse(&resp).unwrap().get_xor_addr(attr::XOR_MAPPED_ADDRESS), Some(me));
 
     relay_round_trip(conn).await;
     relay_round_trip(tconn).await;
@@ -224,10 +184,7 @@ async fn binding_and_relaying_on_loopback() {
     let mut junk = TcpStream::connect(server).await.unwrap();
     junk.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(5), junk.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(5), junk.read(&mut buf)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0);
 
     // Dropping the handle frees the ports.

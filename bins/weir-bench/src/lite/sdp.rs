@@ -15,32 +15,16 @@ pub fn offer(ufrag: &str, pwd: &str, fingerprint: &str, rtx: bool) -> String {
         "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\na=ice-options:trickle\r\n\
 a=fingerprint:sha-256 {fingerprint}\r\na=setup:active\r\na=extmap:{ABS_CAPTURE_TIME_ID} {ABS_CAPTURE_TIME_URI}\r\na=recvonly\r\na=rtcp-mux\r\na=rtcp-rsize\r\n"
     );
-    let video_pts: &[u8] = if rtx {
-        &[102, 103, 104, 105, 106, 107, 108, 109]
-    } else {
-        &[102, 104, 106, 108]
-    };
+    let video_pts: &[u8] = if rtx { &[102, 103, 104, 105, 106, 107, 108, 109] } else { &[102, 104, 106, 108] };
     let pts: Vec<String> = video_pts.iter().map(u8::to_string).collect();
-    let mut v = format!(
-        "m=video 9 UDP/TLS/RTP/SAVPF {}\r\n{common}a=mid:0\r\n",
-        pts.join(" ")
-    );
-    for (pt, plid) in [
-        (102, "42001f"),
-        (104, "42e01f"),
-        (106, "4d001f"),
-        (108, "64001f"),
-    ] {
+    let mut v = format!("m=video 9 UDP/TLS/RTP/SAVPF {}\r\n{common}a=mid:0\r\n", pts.join(" "));
+    for (pt, plid) in [(102, "42001f"), (104, "42e01f"), (106, "4d001f"), (108, "64001f")] {
         v.push_str(&format!(
             "a=rtpmap:{pt} H264/90000\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n\
 a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}\r\n"
         ));
         if rtx {
-            v.push_str(&format!(
-                "a=rtpmap:{} rtx/90000\r\na=fmtp:{} apt={pt}\r\n",
-                pt + 1,
-                pt + 1
-            ));
+            v.push_str(&format!("a=rtpmap:{} rtx/90000\r\na=fmtp:{} apt={pt}\r\n", pt + 1, pt + 1));
         }
     }
     let a = format!(
@@ -89,25 +73,19 @@ pub fn parse_answer(sdp: &str) -> Result<Answer, String> {
             // foundation component transport priority address port typ ...
             let f: Vec<&str> = v.split_whitespace().collect();
             if f.len() >= 6 && f[2].eq_ignore_ascii_case("udp") {
-                if let (Ok(ip), Ok(port)) = (f[4].parse::<std::net::IpAddr>(), f[5].parse::<u16>())
-                {
+                if let (Ok(ip), Ok(port)) = (f[4].parse::<std::net::IpAddr>(), f[5].parse::<u16>()) {
                     a.candidates.push(SocketAddr::new(ip, port));
                 }
             }
         } else if let Some(v) = line.strip_prefix("a=extmap:") {
             let mut it = v.split_whitespace();
-            let id = it
-                .next()
-                .and_then(|i| i.split('/').next())
-                .and_then(|i| i.parse().ok());
+            let id = it.next().and_then(|i| i.split('/').next()).and_then(|i| i.parse().ok());
             if it.next() == Some(ABS_CAPTURE_TIME_URI) {
                 a.abs_id = id;
             }
         } else if let Some(v) = line.strip_prefix("a=rtpmap:") {
             let mut it = v.split_whitespace();
-            let Some(pt) = it.next().and_then(|p| p.parse::<u8>().ok()) else {
-                continue;
-            };
+            let Some(pt) = it.next().and_then(|p| p.parse::<u8>().ok()) else { continue };
             let codec = it.next().unwrap_or("").to_ascii_lowercase();
             if codec.starts_with("rtx/") {
                 rtx_candidates.push(pt);

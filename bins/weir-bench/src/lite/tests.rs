@@ -3,9 +3,7 @@ use super::*;
 #[test]
 fn report_intervals_are_spread_around_one_second() {
     let mut state = 0x1234_5679;
-    let draws: Vec<f64> = (0..2000)
-        .map(|_| report_interval(&mut state).as_secs_f64())
-        .collect();
+    let draws: Vec<f64> = (0..2000).map(|_| report_interval(&mut state).as_secs_f64()).collect();
     assert!(draws.iter().all(|d| (0.5..=1.5).contains(d)));
     let mean = draws.iter().sum::<f64>() / draws.len() as f64;
     assert!((0.95..1.05).contains(&mean), "{mean}");
@@ -24,10 +22,7 @@ m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
     assert_eq!(a.ufrag, "abc");
     assert_eq!(a.fingerprint, "AA:BB");
     assert_eq!(a.candidates, vec!["127.0.0.1:8000".parse().unwrap()]);
-    assert_eq!(
-        (a.video_pts.clone(), a.rtx_pts.clone(), a.audio_pts.clone()),
-        (vec![104], vec![105], vec![111])
-    );
+    assert_eq!((a.video_pts.clone(), a.rtx_pts.clone(), a.audio_pts.clone()), (vec![104], vec![105], vec![111]));
     assert_eq!(a.abs_id, Some(7));
     assert!(parse_answer(&sdp.replace("a=setup:passive", "a=setup:active")).is_err());
     assert!(parse_answer("garbage").is_err());

@@ -54,22 +54,16 @@ fn rfc5769_request() {
     assert!(m.verify_integrity(PWD));
     assert!(!m.verify_integrity(b"wrong"));
     let at = b.len() - 24 - 8;
-    let rebuilt = MessageBuilder {
-        buf: b[..at].to_vec(),
-        tid: m.transaction_id,
-    }
-    .integrity(PWD)
-    .fingerprint()
-    .build();
+    let rebuilt = MessageBuilder { buf: b[..at].to_vec(), tid: m.transaction_id }
+        .integrity(PWD)
+        .fingerprint()
+        .build();
     assert_eq!(rebuilt, b);
 }
 
 #[test]
 fn rfc5769_responses() {
-    for (v, want) in [
-        (RESP4, "192.0.2.1:32853"),
-        (RESP6, "[2001:db8:1234:5678:11:2233:4455:6677]:32853"),
-    ] {
+    for (v, want) in [(RESP4, "192.0.2.1:32853"), (RESP6, "[2001:db8:1234:5678:11:2233:4455:6677]:32853")] {
         let b = hex(v);
         let m = Message::parse(&b).unwrap();
         assert_eq!(m.class, Class::Success);
@@ -80,13 +74,10 @@ fn rfc5769_responses() {
         // Our MESSAGE-INTEGRITY and FINGERPRINT over the vector's attributes give the
         // vector's bytes exactly.
         let at = b.len() - 24 - 8;
-        let rebuilt = MessageBuilder {
-            buf: b[..at].to_vec(),
-            tid: m.transaction_id,
-        }
-        .integrity(PWD)
-        .fingerprint()
-        .build();
+        let rebuilt = MessageBuilder { buf: b[..at].to_vec(), tid: m.transaction_id }
+            .integrity(PWD)
+            .fingerprint()
+            .build();
         assert_eq!(rebuilt, b);
         // And a message built from scratch round-trips.
         let built = MessageBuilder::new(method::BINDING, Class::Success, m.transaction_id)
@@ -140,14 +131,8 @@ fn fingerprint_and_integrity_round_trip() {
         let mut c = b.clone();
         c[i] ^= 0x01;
         if let Ok(m) = Message::parse(&c) {
-            assert!(
-                !m.has_fingerprint && m.verify_integrity(&key),
-                "byte {i} flipped: {m:?}"
-            );
-            assert!(
-                i == b.len() - 8 || i == b.len() - 7,
-                "only the FINGERPRINT type bytes, not {i}"
-            );
+            assert!(!m.has_fingerprint && m.verify_integrity(&key), "byte {i} flipped: {m:?}");
+            assert!(i == b.len() - 8 || i == b.len() - 7, "only the FINGERPRINT type bytes, not {i}");
         }
     }
     // Without fingerprint, a flipped attribute byte breaks the integrity.
@@ -169,22 +154,9 @@ fn fingerprint_and_integrity_round_trip() {
 
 #[test]
 fn message_types() {
-    for m in [
-        method::BINDING,
-        method::ALLOCATE,
-        method::REFRESH,
-        method::SEND,
-        method::DATA,
-        method::CREATE_PERMISSION,
-        method::CHANNEL_BIND,
-        0xfff,
-    ] {
-        for c in [
-            Class::Request,
-            Class::Indication,
-            Class::Success,
-            Class::Error,
-        ] {
+    for m in [method::BINDING, method::ALLOCATE, method::REFRESH, method::SEND, method::DATA,
+              method::CREATE_PERMISSION, method::CHANNEL_BIND, 0xfff] {
+        for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
             assert_eq!(split_type(message_type(m, c)), (m, c));
         }
     }
@@ -211,10 +183,7 @@ fn errors_and_malformed_input() {
     let b = MessageBuilder::new(method::ALLOCATE, Class::Error, [0; 12])
         .error(438, "Stale Nonce")
         .build();
-    assert_eq!(
-        Message::parse(&b).unwrap().error_code(),
-        Some((438, "Stale Nonce"))
-    );
+    assert_eq!(Message::parse(&b).unwrap().error_code(), Some((438, "Stale Nonce")));
     assert_eq!(Message::parse(&[]).unwrap_err(), ParseError::Truncated);
     assert_eq!(Message::parse(&[0u8; 20]).unwrap_err(), ParseError::NotStun);
     let mut bad = MessageBuilder::new(method::BINDING, Class::Request, [0; 12]).build();
