@@ -19,6 +19,9 @@ const ctx = e2eFile('signaling', {
     WEIR_RTC_ICETCPPORT: 'auto',
     // Both browsers' relay addresses are on 127.0.0.1, which TURN refuses by default.
     WEIR_RTC_TURNALLOWPEERS: '127.0.0.1',
+    // TURN relays only with configured credentials (no well-known default user).
+    WEIR_RTC_ICEUFRAG: 'sigtest',
+    WEIR_RTC_ICEPWD: 'sigtest-turn-pw',
   },
 });
 
@@ -133,7 +136,7 @@ ctx.test('register: accept with ice_servers, assigned room ids, room id conflict
     const m = await a.request({ class: 'request', method: 'register', room_id: room });
     assert.deepEqual(m, {
       class: 'accept', method: 'register', room_id: room, transaction_id: m.transaction_id,
-      ice_servers: [{ url: `turn:127.0.0.1:${ctx.server.env.WEIR_RTC_ICEPORT}?transport=udp`, ufrag: 'ZLMediaKit', pwd: 'ZLMediaKit' }],
+      ice_servers: [{ url: `turn:127.0.0.1:${ctx.server.env.WEIR_RTC_ICEPORT}?transport=udp`, ufrag: 'sigtest', pwd: 'sigtest-turn-pw' }],
     });
     // Empty and missing room_id: "<counter>_<16 random alnum>", counter increasing.
     const r1 = await b.register('');

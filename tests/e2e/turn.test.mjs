@@ -11,8 +11,9 @@ import { runPy } from './lib/py.mjs';
 import { startServer } from './lib/server.mjs';
 
 const SECRET = 'e2e-turn-secret';
-const USER = 'ZLMediaKit';
-const PASSWORD = 'ZLMediaKit';
+// Credentials of the test's own choosing: the defaults have no TURN user (safe defaults below).
+const USER = 'weir-e2e';
+const PASSWORD = 'e2e-turn-password';
 
 const ctx = e2eFile('turn', {
   browser: false,
@@ -168,9 +169,9 @@ ctx.test('refusals: 401 wrong password, 403 loopback/private peers, 486 quota, R
     assert.deepEqual(res.rest_expired, { ok: false, code: 401 });
     // Every refusal is logged with its reason, the client address and the username.
     const log = fs.readFileSync(strict.logFile, 'utf8');
-    for (const want of [/code=401 reason="wrong password[^"]*" client=127\.0\.0\.1:\d+ username="ZLMediaKit"/,
-      /code=403 reason="peer 127\.0\.0\.1 refused: loopback" client=127\.0\.0\.1:\d+ username="ZLMediaKit"/,
-      /code=486 reason="user has 1 allocations[^"]*" client=127\.0\.0\.1:\d+ username="ZLMediaKit"/,
+    for (const want of [/code=401 reason="wrong password[^"]*" client=127\.0\.0\.1:\d+ username="weir-e2e"/,
+      /code=403 reason="peer 127\.0\.0\.1 refused: loopback" client=127\.0\.0\.1:\d+ username="weir-e2e"/,
+      /code=486 reason="user has 1 allocations[^"]*" client=127\.0\.0\.1:\d+ username="weir-e2e"/,
       /code=401 reason="time-limited credentials expired[^"]*" client=127\.0\.0\.1:\d+ username="\d+:rest-\d+"/]) {
       assert.match(log, want);
     }
@@ -179,6 +180,33 @@ ctx.test('refusals: 401 wrong password, 403 loopback/private peers, 486 quota, R
     throw e;
   } finally {
     await strict.stop();
+  }
+});
+
+ctx.test('safe defaults: no TURN user, ZLMediaKit/ZLMediaKit refused over UDP and TCP, STUN still answered, no TURN link', { timeout: 60000 }, async (t) => {
+  // A server with the embedded defaults only (no credentials, no turnSecret), as a new user runs it.
+  const dflt = await startServer('turn_defaults', {});
+  try {
+    for (const transport of ['udp', 'tcp']) {
+      const r = await runPy('turn_aioice.py', ['allocate', '--port', String(dflt.icePort), '--transport', transport,
+        '--user', 'ZLMediaKit', '--password', 'ZLMediaKit'], { timeoutMs: 30000 });
+      assert.equal(r.last?.event, 'result', `${JSON.stringify(r.events)}\n${r.stderr.slice(-2000)}`);
+      ctx.log(t, `default server, ZLMediaKit user, ${transport}`, r.last.allocation);
+      assert.equal(r.last.allocation.ok, false, `the default server relayed for the well-known user over ${transport}`);
+      assert.ok([400, 401, 403].includes(r.last.allocation.code), JSON.stringify(r.last.allocation));
+    }
+    const b = await runPy('turn_aioice.py', ['binding', '--port', String(dflt.icePort)], { timeoutMs: 20000 });
+    assert.equal(b.last?.event, 'result', JSON.stringify(b.events));
+    const link = (await dflt.request('OPTIONS', '/whip/live/turn-defaults')).headers.get('link') || '';
+    assert.ok(link.includes(`<stun:127.0.0.1:${dflt.icePort}>`), link);
+    assert.ok(!link.includes('turn:'), `no TURN advertised without credentials: ${link}`);
+    const log = fs.readFileSync(dflt.logFile, 'utf8');
+    assert.match(log, /exposure: TURN is off: no \[rtc\] iceUfrag\/icePwd or turnSecret configured/);
+  } catch (e) {
+    dflt.dumpLog('defaults', 60);
+    throw e;
+  } finally {
+    await dflt.stop();
   }
 });
 

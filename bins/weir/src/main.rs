@@ -108,7 +108,8 @@ fn turn_config(c: &Config) -> Result<weir_turn::TurnConfig> {
         relay_ports: r.port_range().unwrap_or((49152, 65535)),
         external_ips: extern_ips(c),
         server: weir_turn::ServerConfig {
-            enable_turn: r.enable_turn,
+            // TURN allocations only with credentials (safe default, weir_config's exposure.rs).
+            enable_turn: r.turn_active(),
             realm: r.turn_realm.clone(),
             static_user: (!r.ice_ufrag.is_empty()).then(|| (r.ice_ufrag.clone(), r.ice_pwd.clone())),
             rest_secret: (!r.turn_secret.is_empty()).then(|| r.turn_secret.clone()),
@@ -141,7 +142,7 @@ fn ice_server_links(c: &Config) -> weir_http::IceServers {
     Arc::new(move || {
         let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut links = vec![format!("<stun:{}>; rel=\"ice-server\"", SocketAddr::new(host, r.ice_port))];
-        if r.enable_turn {
+        if r.turn_active() {
             let (user, pass) = if r.turn_secret.is_empty() {
                 (r.ice_ufrag.clone(), r.ice_pwd.clone())
             } else {
@@ -182,6 +183,9 @@ fn main() -> Result<()> {
         return Ok(());
     }
     loaded.log_warnings();
+    for w in loaded.config.exposure_warnings() {
+        warn!(target: "weir_config", "exposure: {w}");
+    }
     let config = Arc::new(loaded.config);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,11 +13,13 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+mod exposure;
 mod keys;
 mod load;
 #[cfg(test)]
 mod tests;
 
+pub use exposure::{WELL_KNOWN_SECRET, WELL_KNOWN_TURN_USER};
 pub use keys::env_var_name;
 pub use load::{load, load_from, ConfigError, Loaded};
 

@@ -41,7 +41,7 @@ pub(crate) fn authorize(inner: &Inner, req: &Request) -> Result<(), Response> {
         .or_else(|| req.headers().get("x-weir-secret").and_then(|v| v.to_str().ok()).map(str::to_owned));
     check_secret(inner, req, secret.as_deref()).map_err(|f| {
         let status = match f {
-            AuthFailure::IpDenied => StatusCode::FORBIDDEN,
+            AuthFailure::IpDenied | AuthFailure::DefaultSecretRemote => StatusCode::FORBIDDEN,
             AuthFailure::Missing | AuthFailure::Incorrect => StatusCode::UNAUTHORIZED,
         };
         reply(inner, status, &CodeMsg { code: f.code(), msg: f.msg() })

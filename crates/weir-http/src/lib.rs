@@ -322,12 +322,14 @@ pub(crate) enum AuthFailure {
     Missing,
     /// `-100 Incorrect secret`
     Incorrect,
+    /// `-100`: the well-known default secret from a client that is not on loopback.
+    DefaultSecretRemote,
 }
 
 impl AuthFailure {
     pub(crate) fn code(&self) -> i32 {
         match self {
-            AuthFailure::IpDenied | AuthFailure::Incorrect => -100,
+            AuthFailure::IpDenied | AuthFailure::Incorrect | AuthFailure::DefaultSecretRemote => -100,
             AuthFailure::Missing => -300,
         }
     }
@@ -336,6 +338,9 @@ impl AuthFailure {
             AuthFailure::IpDenied => "Your ip is not allowed to access the service.",
             AuthFailure::Missing => "Required parameter missed: \"secret\"",
             AuthFailure::Incorrect => "Incorrect secret",
+            AuthFailure::DefaultSecretRemote => {
+                "The default secret is accepted from loopback only: set [api] secret to administer this server remotely."
+            }
         }
     }
 }
@@ -357,6 +362,16 @@ pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secre
     if !util::ct_eq(secret, &inner.cfg().api.secret) {
         tracing::warn!(ip = ?ip, path = req.uri().path(), "API call with an incorrect secret");
         return Err(AuthFailure::Incorrect);
+    }
+    // ZLMediaKit's published default protects nothing: accept it only when both the socket peer
+    // and (behind a proxy) the forwarded client are on this host (weir_config exposure.rs).
+    if inner.cfg().api.secret_is_well_known() {
+        let peer_local = util::peer_addr(req).is_some_and(|p| p.ip().is_loopback());
+        let client_local = ip.is_some_and(|ip| ip.is_loopback());
+        if !(peer_local && client_local) {
+            tracing::warn!(ip = ?ip, path = req.uri().path(), "API call with the well-known default secret from outside loopback refused");
+            return Err(AuthFailure::DefaultSecretRemote);
+        }
     }
     Ok(())
 }

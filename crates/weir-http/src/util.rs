@@ -124,6 +124,9 @@ pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .or_else(|| req.extensions().get::<MockConnectInfo<SocketAddr>>().map(|c| c.0))
+        // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; allow-lists, loopback
+        // checks and logs want the IPv4 address.
+        .map(|a| SocketAddr::new(a.ip().to_canonical(), a.port()))
 }
 
 /// The client IP for access control: `forwarded_ip_header` when configured (first entry of a
@@ -137,7 +140,8 @@ pub(crate) fn client_ip<B>(req: &Request<B>, cfg: &Config) -> Option<IpAddr> {
             .parse::<IpAddr>()
             .ok()
             .or_else(|| first.parse::<SocketAddr>().ok().map(|s| s.ip()))
-            .or_else(|| first.trim_start_matches('[').trim_end_matches(']').parse().ok());
+            .or_else(|| first.trim_start_matches('[').trim_end_matches(']').parse().ok())
+            .map(|ip: IpAddr| ip.to_canonical());
     }
     peer_addr(req).map(|s| s.ip())
 }

@@ -22,7 +22,7 @@ use weir_http::{router, HttpState};
 
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-ufrag:cli1\r\n";
 const ANSWER: &str = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n";
-const SECRET: &str = "035c73f7-bb6b-4889-a715-d9eb2d1925cc";
+const SECRET: &str = "7d1e0c52-operator-chosen-test-secret";
 
 // ---------------------------------------------------------------------------------------------
 // Fake engine
@@ -719,6 +719,50 @@ async fn zlm_management_secret_and_ip() {
         .header("x-real-ip", "10.1.2.3")
         .send(&fwd)
         .await;
+    assert_eq!(r.body, r#"{"code":0}"#);
+}
+
+/// ZLMediaKit's published default secret protects nothing: with it configured, the admin API
+/// answers loopback clients only, whatever `allow_ip_range` says; behind a proxy both the socket
+/// peer and the forwarded client must be local. Mapped IPv4 (a dual-stack listener) counts as IPv4.
+#[tokio::test]
+async fn well_known_default_secret_is_loopback_only() {
+    let dflt = weir_config::WELL_KNOWN_SECRET;
+    let a = app_with(|c| c.api.secret = dflt.into());
+    let refused = r#"{"code":-100,"msg":"The default secret is accepted from loopback only: set [api] secret to administer this server remotely."}"#;
+    for peer in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+        let r = req(Method::GET, &format!("/index/api/getMediaList?secret={dflt}")).peer(peer).send(&a).await;
+        assert_eq!(r.body, r#"{"code":0}"#, "from {peer}");
+    }
+    for peer in ["192.168.3.4:1", "10.0.0.7:1", "[::ffff:10.0.0.7]:1"] {
+        let r = req(Method::GET, &format!("/index/api/getMediaList?secret={dflt}")).peer(peer).send(&a).await;
+        assert_eq!(r.body, refused, "from {peer} (inside allow_ip_range)");
+    }
+    // Weir's own stats API: 403.
+    let r = req(Method::GET, &format!("/api/v1/sessions?secret={dflt}")).peer("192.168.3.4:1").send(&a).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = req(Method::GET, &format!("/api/v1/sessions?secret={dflt}")).send(&a).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // A proxy on this host forwarding a remote client: refused; a local client through it: allowed.
+    let fwd = app_with(|c| {
+        c.api.secret = dflt.into();
+        c.http.forwarded_ip_header = "X-Real-IP".into();
+        c.http.allow_ip_range = String::new();
+    });
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={dflt}")).header("x-real-ip", "10.1.2.3").send(&fwd).await;
+    assert_eq!(r.body, refused);
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={dflt}")).header("x-real-ip", "127.0.0.1").send(&fwd).await;
+    assert_eq!(r.body, r#"{"code":0}"#);
+    // A remote peer claiming to be local in the header: refused.
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={dflt}"))
+        .peer("203.0.113.9:1")
+        .header("x-real-ip", "127.0.0.1")
+        .send(&fwd)
+        .await;
+    assert_eq!(r.body, refused);
+    // An operator's own secret: allow_ip_range applies as in ZLMediaKit.
+    let own = app();
+    let r = req(Method::GET, &format!("/index/api/getMediaList?secret={SECRET}")).peer("[::ffff:10.0.0.7]:1").send(&own).await;
     assert_eq!(r.body, r#"{"code":0}"#);
 }
 

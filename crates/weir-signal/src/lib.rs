@@ -59,14 +59,14 @@ impl Default for SignalConfig {
 impl SignalConfig {
     /// From Weir's configuration: `[rtc] signalingPingSec`, `signalingTimeoutSec`,
     /// `signalingMaxMessageSize`, `signalingMaxGuests`, `signalingMaxConnections`, and the
-    /// `ice_servers` entry (`enableTurn`, `externIP`, `icePort`, `iceUfrag`, `icePwd`,
+    /// `ice_servers` entry (`enableTurn` with credentials, `externIP`, `icePort`, `iceUfrag`, `icePwd`,
     /// `iceTransportPolicy`).
     pub fn from_config(c: &weir_config::Config) -> Self {
         let r = &c.rtc;
         let ip = advertised_ip(&r.extern_ip, &|name| std::env::var(name).ok(), &interface_ips());
         Self {
             rooms: RoomsConfig {
-                ice_servers: vec![ice_server(r.enable_turn, ip, r.ice_port, &r.ice_ufrag, &r.ice_pwd)],
+                ice_servers: vec![ice_server(r.turn_active(), ip, r.ice_port, &r.ice_ufrag, &r.ice_pwd)],
                 ice_transport_policy: r.ice_transport_policy,
                 max_calls: r.signaling_max_guests.max(1),
                 max_connections: r.signaling_max_connections.max(1),

@@ -13,6 +13,8 @@ Used by tests/e2e/turn.test.mjs. Every mode prints one JSON object per line; the
       401 for a wrong password, 403 for CreatePermission/ChannelBind to 127.0.0.1, 486 for a
       second allocation of the user (the server runs with turnMaxAllocationsPerUser=1), and with
       --secret time-limited credentials: accepted while valid, 401 once expired
+  allocate --port P --transport udp|tcp --user U --password PW
+      one Allocate request: {"allocation": {"ok": true, ...} or {"ok": false, "code": N}}
 """
 import argparse
 import asyncio
@@ -232,9 +234,15 @@ async def refusals(args):
     emit(event="result", **out)
 
 
+async def allocate_once(args):
+    res, proto, tr = await allocate(args.port, args.transport, args.user, args.password)
+    await release(proto if res["ok"] else None, tr)
+    emit(event="result", allocation=res)
+
+
 async def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["binding", "relay", "refusals"])
+    p.add_argument("mode", choices=["binding", "relay", "refusals", "allocate"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--transport", choices=["udp", "tcp"], default="udp")
     p.add_argument("--user", default="ZLMediaKit")
@@ -242,7 +250,7 @@ async def main():
     p.add_argument("--secret", default="")
     p.add_argument("--messages", type=int, default=20)
     args = p.parse_args()
-    fn = {"binding": binding, "relay": relay, "refusals": refusals}[args.mode]
+    fn = {"binding": binding, "relay": relay, "refusals": refusals, "allocate": allocate_once}[args.mode]
     try:
         await asyncio.wait_for(fn(args), 60)
     except Exception as e:  # noqa: BLE001
