@@ -295,7 +295,8 @@ async fn a_hanging_backend_delays_only_its_own_request() {
     };
     assert_eq!(v["code"], 0);
     println!("requests beside a hanging hook (each asks the backend too): worst {} us", worst.as_micros());
-    assert!(worst < Duration::from_millis(500), "{worst:?}");
+    // Measured about 0.5 ms here; the bound leaves room for a loaded 2-core CI machine.
+    assert!(worst < Duration::from_millis(250), "{worst:?}");
     assert!(!hanging.is_finished(), "the hanging request waits for its hook");
     // Its hook times out (timeoutSec=2, retry=0): a failed on_publish denies.
     let (r, took) = hanging.await.unwrap();
