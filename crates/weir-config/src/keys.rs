@@ -19,7 +19,7 @@ pub(crate) struct Key {
 }
 
 /// The sections Weir reads, in file order.
-pub(crate) const SECTIONS: &[&str] = &["api", "http", "general", "protocol", "rtc"];
+pub(crate) const SECTIONS: &[&str] = &["api", "http", "general", "protocol", "rtc", "hook"];
 
 macro_rules! key {
     ($section:ident . $name:literal => $field:ident, $parse:expr, $show:expr) => {
@@ -54,6 +54,8 @@ pub(crate) const KEYS: &[Key] = &[
     key!(general."enableVhost" => enable_vhost, boolean, show_bool),
     key!(general."maxStreamWaitMS" => max_stream_wait_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
     key!(general."mediaServerId" => media_server_id, text, show_text),
+    key!(general."streamNoneReaderDelayMS" => stream_none_reader_delay_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
+    key!(general."flowThreshold" => flow_threshold, |v| int::<u64>(v, 0, 1 << 40), show_num),
     key!(protocol."continue_push_ms" => continue_push_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
     key!(rtc."ip" => ip, ip_addr, show_text),
     key!(rtc."port" => port, port, show_num),
@@ -102,13 +104,22 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."turnMaxAllocationsPerUser" => turn_max_allocations_per_user, |v| int::<usize>(v, 0, 1_000_000), show_num),
     key!(rtc."turnMaxAllocationsPerIp" => turn_max_allocations_per_ip, |v| int::<usize>(v, 0, 1_000_000), show_num),
     key!(rtc."turnMaxBitrate" => turn_max_bitrate, |v| int::<u64>(v, 0, 100_000_000_000), show_num),
+    key!(hook."enable" => enable, boolean, show_bool),
+    key!(hook."on_publish" => on_publish, url, show_text),
+    key!(hook."on_play" => on_play, url, show_text),
+    key!(hook."on_stream_not_found" => on_stream_not_found, url, show_text),
+    key!(hook."on_stream_none_reader" => on_stream_none_reader, url, show_text),
+    key!(hook."on_stream_changed" => on_stream_changed, url, show_text),
+    key!(hook."on_flow_report" => on_flow_report, url, show_text),
+    key!(hook."timeoutSec" => timeout_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
+    key!(hook."retry" => retry, |v| int::<u32>(v, 0, 100), show_num),
+    key!(hook."retry_delay" => retry_delay, seconds_f64, show_f64),
 ];
 
 /// ZLMediaKit sections Weir does not implement at all.
 pub(crate) const UNSUPPORTED_SECTIONS: &[&str] = &[
     "ffmpeg",
     "hls",
-    "hook",
     "cluster",
     "multicast",
     "record",
@@ -140,8 +151,6 @@ pub(crate) const UNSUPPORTED_KEYS: &[(&str, &[&str])] = &[
     (
         "general",
         &[
-            "flowThreshold",
-            "streamNoneReaderDelayMS",
             "resetWhenRePlay",
             "mergeWriteMS",
             "wait_track_ready_ms",
@@ -201,6 +210,25 @@ pub(crate) const UNSUPPORTED_KEYS: &[(&str, &[&str])] = &[
             "nackRtpSize",
             "nackAudioRtpSize",
             "bfilter",
+        ],
+    ),
+    (
+        "hook",
+        &[
+            "admin_params",
+            "alive_interval",
+            "on_http_access",
+            "on_record_mp4",
+            "on_record_ts",
+            "on_rtp_server_timeout",
+            "on_rtsp_auth",
+            "on_rtsp_realm",
+            "on_send_rtp_stopped",
+            "on_server_exited",
+            "on_server_keepalive",
+            "on_server_started",
+            "on_shell_login",
+            "stream_changed_schemas",
         ],
     ),
 ];
@@ -292,6 +320,24 @@ fn text(v: &str) -> Result<String, String> {
 
 /// ZLMediaKit-style boolean.
 /// Comma list of SCTP stream ids (0..=65534), e.g. `1,3,5`.
+/// A hook URL: empty (that hook is off) or `http://` / `https://`.
+fn url(v: &str) -> Result<String, String> {
+    let lower = v.to_ascii_lowercase();
+    if v.is_empty() || lower.starts_with("http://") || lower.starts_with("https://") {
+        Ok(v.to_owned())
+    } else {
+        Err("an http:// or https:// URL, or nothing".into())
+    }
+}
+
+/// Seconds with a fraction, 0 to a day (`retry_delay=3.0`).
+fn seconds_f64(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=MAX_SEC as f64).contains(&x) => Ok(x),
+        _ => Err(format!("seconds from 0 to {MAX_SEC}, e.g. 3.0")),
+    }
+}
+
 fn stream_id_list(v: &str) -> Result<String, String> {
     for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.parse::<u16>() {
@@ -467,6 +513,10 @@ fn show_consent_mode(v: &crate::ConsentMode) -> String {
         crate::ConsentMode::Authenticated => "authenticated",
     }
     .to_owned()
+}
+
+fn show_f64(v: &f64) -> String {
+    format!("{v:?}")
 }
 
 fn show_bool(v: &bool) -> String {

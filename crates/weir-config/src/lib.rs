@@ -1,5 +1,5 @@
 //! Weir's configuration: a ZLMediaKit-style INI file (`[api]`, `[http]`, `[general]`,
-//! `[protocol]`, `[rtc]`), embedded defaults, and `WEIR_<SECTION>_<KEY>` environment overrides.
+//! `[protocol]`, `[rtc]`, `[hook]`), embedded defaults, and `WEIR_<SECTION>_<KEY>` environment overrides.
 //!
 //! Key names follow ZLMediaKit's `config.ini` wherever the feature is the same, so an operator's
 //! existing file keeps its meaning. Keys Weir does not know are reported, never silently ignored.
@@ -68,8 +68,38 @@ pub struct GeneralConfig {
     pub enable_vhost: bool,
     /// `maxStreamWaitMS`: how long a player waits for a stream that is not published yet.
     pub max_stream_wait_ms: u64,
-    /// `mediaServerId`
+    /// `mediaServerId`: also sent in every hook as `mediaServerId`.
     pub media_server_id: String,
+    /// `streamNoneReaderDelayMS`: how long a stream has no player before `on_stream_none_reader`.
+    pub stream_none_reader_delay_ms: u64,
+    /// `flowThreshold` (KB): a session that moved less sends no `on_flow_report`.
+    pub flow_threshold: u64,
+}
+
+/// `[hook]`: ZLMediaKit's web hooks (HTTP POST with JSON to the operator's backend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookConfig {
+    /// `enable`: master switch; off, every hook is off (publish and play are allowed).
+    pub enable: bool,
+    /// `on_publish`: URL asked before a publish is accepted; empty = allowed without asking.
+    pub on_publish: String,
+    /// `on_play`: URL asked before a play is accepted; empty = allowed without asking.
+    pub on_play: String,
+    /// `on_stream_not_found`: URL told when a player asks for a stream without a source.
+    pub on_stream_not_found: String,
+    /// `on_stream_none_reader`: URL told when a stream has had no player for
+    /// `general.streamNoneReaderDelayMS`; `{"code":0,"close":true}` ends the stream.
+    pub on_stream_none_reader: String,
+    /// `on_stream_changed`: URL told when a stream's source appears (`regist:true`) or leaves.
+    pub on_stream_changed: String,
+    /// `on_flow_report`: URL told when a session ends (bytes, duration).
+    pub on_flow_report: String,
+    /// `timeoutSec`: timeout of one hook request.
+    pub timeout_sec: u64,
+    /// `retry`: further attempts after a transport failure (not after a `code != 0` answer).
+    pub retry: u32,
+    /// `retry_delay`: seconds between attempts.
+    pub retry_delay: f64,
 }
 
 /// `[protocol]`
@@ -200,6 +230,7 @@ pub struct Config {
     pub general: GeneralConfig,
     pub protocol: ProtocolConfig,
     pub rtc: RtcConfig,
+    pub hook: HookConfig,
 }
 
 impl Config {
@@ -225,6 +256,8 @@ impl Config {
                 enable_vhost: false,
                 max_stream_wait_ms: 0,
                 media_server_id: String::new(),
+                stream_none_reader_delay_ms: 0,
+                flow_threshold: 0,
             },
             protocol: ProtocolConfig {
                 continue_push_ms: 0,
@@ -277,6 +310,18 @@ impl Config {
                 turn_max_allocations_per_user: 0,
                 turn_max_allocations_per_ip: 0,
                 turn_max_bitrate: 0,
+            },
+            hook: HookConfig {
+                enable: false,
+                on_publish: String::new(),
+                on_play: String::new(),
+                on_stream_not_found: String::new(),
+                on_stream_none_reader: String::new(),
+                on_stream_changed: String::new(),
+                on_flow_report: String::new(),
+                timeout_sec: 0,
+                retry: 0,
+                retry_delay: 0.0,
             },
         }
     }

@@ -40,6 +40,8 @@ fn expected_defaults() -> Config {
             enable_vhost: false,
             max_stream_wait_ms: 15000,
             media_server_id: "weir".into(),
+            stream_none_reader_delay_ms: 20000,
+            flow_threshold: 1024,
         },
         protocol: ProtocolConfig { continue_push_ms: 15000 },
         rtc: RtcConfig {
@@ -90,6 +92,18 @@ fn expected_defaults() -> Config {
             turn_max_allocations_per_user: 10,
             turn_max_allocations_per_ip: 20,
             turn_max_bitrate: 500000,
+        },
+        hook: HookConfig {
+            enable: false,
+            on_publish: "".into(),
+            on_play: "".into(),
+            on_stream_not_found: "".into(),
+            on_stream_none_reader: "".into(),
+            on_stream_changed: "".into(),
+            on_flow_report: "".into(),
+            timeout_sec: 10,
+            retry: 1,
+            retry_delay: 3.0,
         },
     }
 }
@@ -210,7 +224,7 @@ fn zlmediakit_style_file_loads_with_warnings_only() {
         [ffmpeg]\nbin=/usr/bin/ffmpeg\ncmd=%s -re -i %s\n\
         [protocol]\nmodify_stamp=2\ncontinue_push_ms=3000\n\
         [general]\nenableVhost=0\nmediaServerId=your_server_id\nlisten_ip=::\n\
-        [hook]\nenable=0\non_play=\n\
+        [hook]\nenable=0\non_play=\non_rtsp_auth=\n\
         [http]\nport=80\nsslport=443\nnotFound=<html><body bgcolor=\"white\"></body></html>\n\
         [rtc]\nport=8000\nrembBitRate=0\npreferredCodecA=PCMA,PCMU,opus,mpeg4-generic\n\
         [rtsp]\nport=554\n[rtmp]\nport=1935\n[hls]\nsegNum=3\n";
@@ -233,7 +247,7 @@ fn zlmediakit_style_file_loads_with_warnings_only() {
         "[http] notFound is not supported yet",
         "[rtc] rembBitRate is not supported yet",
         "section [ffmpeg] is not supported yet, ignored with its keys bin, cmd (line 5)",
-        "section [hook] is not supported yet, ignored with its keys enable, on_play",
+        "[hook] on_rtsp_auth is not supported yet",
         "section [rtsp] is not supported yet",
         "section [rtmp] is not supported yet",
         "section [hls] is not supported yet",
@@ -248,7 +262,7 @@ fn zlmediakit_style_file_loads_with_warnings_only() {
 #[test]
 fn unknown_keys_and_sections_warn() {
     let loaded = ok(
-        "orphan=1\n[rtc]\nfooBar=1\ntimeout_sec=5\n[Weird]\na=1\nb=2\n[empty]\n[HOOK]\non_play=x\n",
+        "orphan=1\n[rtc]\nfooBar=1\ntimeout_sec=5\n[Weird]\na=1\nb=2\n[empty]\n[RTMP]\nport=x\n",
     );
     let w = &loaded.warnings;
     assert_eq!(w.len(), 6, "{w:?}");
@@ -265,7 +279,7 @@ fn unknown_keys_and_sections_warn() {
     assert_eq!(w[4], "unknown section [empty] ignored (line 8)");
     assert_eq!(
         w[5],
-        "section [hook] is not supported yet, ignored with its keys on_play (line 9)"
+        "section [rtmp] is not supported yet, ignored with its keys port (line 9)"
     );
     assert_eq!(loaded.config, expected_defaults());
 }
@@ -375,7 +389,7 @@ fn unknown_env_vars_warn() {
         ("WEIR_RTC_FOO", "1"),
         ("WEIR_RTC_TIMEOUT_SEC", "5"),
         ("WEIR_RTC_REMBBITRATE", "0"),
-        ("WEIR_HOOK_ENABLE", "1"),
+        ("WEIR_HLS_SEGNUM", "1"),
         ("WEIR_RTP_PROXY_PORT", "1"),
     ]);
     let loaded = load_from(None, &e).unwrap();
@@ -386,7 +400,7 @@ fn unknown_env_vars_warn() {
             "unknown environment variable WEIR_RTC_TIMEOUT_SEC ignored: it names no config key; \
              did you mean WEIR_RTC_TIMEOUTSEC?",
             "environment variable WEIR_RTC_REMBBITRATE ([rtc] rembBitRate) is not supported yet, ignored",
-            "environment variable WEIR_HOOK_ENABLE: section [hook] is not supported yet, ignored",
+            "environment variable WEIR_HLS_SEGNUM: section [hls] is not supported yet, ignored",
             "environment variable WEIR_RTP_PROXY_PORT: section [rtp_proxy] is not supported yet, ignored",
         ]
     );
@@ -567,7 +581,7 @@ fn round_trip_changed() {
     let ini = "[api]\nsecret=x y z\napiDebug=no\nbearerTokens=live/cam=t1, live/*=t2,*/*=t3\n\
         [http]\nip=::\nport=0\nallow_cross_domains=0\nmaxReqSize=16777216\ncharSet=gb2312\nallow_ip_range=\n\
         forwarded_ip_header=X-Real-IP\nkeepAliveSecond=86400\n\
-        [general]\nenableVhost=yes\nmaxStreamWaitMS=0\nmediaServerId=id with spaces\n\
+        [general]\nenableVhost=yes\nmaxStreamWaitMS=0\nmediaServerId=id with spaces\nstreamNoneReaderDelayMS=0\nflowThreshold=0\n\
         [protocol]\ncontinue_push_ms=86400000\n\
         [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nconsentMode=stun\nexternIP=*,$IP, 2001:db8::1\n\
         preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ningressMinDatagrams=2\ndirectEgress=0\n\
@@ -577,7 +591,9 @@ fn round_trip_changed() {
         signalingMaxConnections=1\nicePort=3\niceTcpPort=4\nenableTurn=0\n\
         iceTransportPolicy=2\niceUfrag=u\nicePwd=p=w\nport_range=\n\
         turnRealm=example.org\nturnSecret=s3cret\nturnAllowPeers=127.0.0.1, 10.0.0.0/8\nturnDenyPeers=::1\n\
-        turnMaxAllocationsPerUser=0\nturnMaxAllocationsPerIp=1\nturnMaxBitrate=0\n";
+        turnMaxAllocationsPerUser=0\nturnMaxAllocationsPerIp=1\nturnMaxBitrate=0\n\
+        [hook]\nenable=1\non_publish=http://127.0.0.1/p\non_play=https://h/play\non_stream_not_found=http://h/nf\n\
+        on_stream_none_reader=http://h/nr\non_stream_changed=http://h/c\non_flow_report=http://h/f\ntimeoutSec=1\nretry=0\nretry_delay=0.5\n";
     let first = ok(ini);
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     let c = first.config;

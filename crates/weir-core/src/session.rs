@@ -50,6 +50,8 @@ pub struct SessionRequest {
     pub protocol: &'static str,
     /// Play only: how long to wait for a source that is not there yet (`general.maxStreamWaitMS`).
     pub max_wait: Duration,
+    /// The request's raw URL query (`params` of the ZLMediaKit hooks); may be empty.
+    pub params: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +99,10 @@ pub enum SessionError {
     Overloaded(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// An authorization hook (`on_publish` / `on_play`) refused, or failed, which refuses too;
+    /// the text is the hook's error text (ZLMediaKit's `[auth failed]: code:-1 msg:...`).
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl SessionError {
@@ -105,6 +111,7 @@ impl SessionError {
         match self {
             SessionError::BadOffer(_) | SessionError::BadRequest(_) => 400,
             SessionError::TokenMismatch => 401,
+            SessionError::Denied(_) => 403,
             SessionError::StreamNotFound | SessionError::SessionNotFound => 404,
             SessionError::NoCommonCodec(_) => 406,
             SessionError::AlreadyPublishing => 409,

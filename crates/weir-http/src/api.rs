@@ -92,6 +92,9 @@ struct ServerInfo<'a> {
     streams: usize,
     /// The media engine's transport counters (`SessionService::engine_stats`).
     engine: serde_json::Value,
+    /// Web hooks: `enabled`, per hook `calls`/`refused`/`failed`/`total_ms`/`max_ms`, and the
+    /// stream events (`events_sent`/`events_dropped` by the engine's bounded channel).
+    hooks: serde_json::Value,
 }
 
 pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Response {
@@ -108,6 +111,7 @@ pub(crate) async fn server(State(inner): State<Shared>, req: Request) -> Respons
         sessions,
         streams: inner.st.directory.len(),
         engine: inner.st.sessions.engine_stats(),
+        hooks: inner.hooks_json(),
     };
     reply(&inner, StatusCode::OK, &Data { code: 0, data: info })
 }

@@ -34,6 +34,7 @@ mod zlm;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -86,7 +87,14 @@ pub(crate) struct Inner {
     etags: Mutex<HashMap<String, u32>>,
     /// Test pattern sources started through the API, and the probe (`streams_api.rs`).
     pub(crate) test_sources: Option<weir_testsrc::TestSources>,
+    /// Web hooks (`[hook] enable=1`), else `None`.
+    pub(crate) hooks: Option<Arc<weir_hook::Hooks>>,
+    /// Numbers the signaling requests for the hooks' `id`.
+    request_seq: AtomicU64,
 }
+
+/// Stream events buffered between the engine and the hook tasks; more are dropped (counted).
+const HOOK_EVENT_QUEUE: usize = 4096;
 
 pub(crate) type Shared = Arc<Inner>;
 
@@ -134,18 +142,66 @@ impl Inner {
         }
     }
 
-    /// Asks the engine for a session and logs the outcome.
-    pub(crate) async fn create_session(&self, req: SessionRequest) -> Result<SessionAnswer, SessionError> {
+    /// Asks the hooks (`on_publish` / `on_play`, `on_stream_not_found`), then the engine for a
+    /// session, and logs the outcome. Only this request waits for its hooks; nothing is locked
+    /// across the awaits.
+    pub(crate) async fn create_session(&self, mut req: SessionRequest) -> Result<SessionAnswer, SessionError> {
         let key = req.key.clone();
         let (kind, protocol, peer) = (req.kind, req.protocol, req.peer);
         let t0 = Instant::now();
+        if let Some(hooks) = &self.hooks {
+            let id = format!("http-{}", self.request_seq.fetch_add(1, Ordering::Relaxed));
+            let who = weir_hook::requester(&key, &req.params, peer, id);
+            let verdict = match kind {
+                SessionKind::Publish => Some(hooks.on_publish(&who).await),
+                SessionKind::Play => Some(hooks.on_play(&who).await),
+                SessionKind::Echo => None,
+            };
+            if let Some(Err(e)) = verdict {
+                let ms = t0.elapsed().as_millis() as u64;
+                tracing::warn!(stream = %key, ?kind, protocol, ?peer, ms, error = %e, "session refused by hook");
+                return Err(SessionError::Denied(e.to_string()));
+            }
+            if kind == SessionKind::Play
+                && hooks.is_on(weir_hook::HookKind::OnStreamNotFound)
+                && self.st.directory.get(&key, Instant::now()).is_none_or(|s| s.source_session.is_none())
+            {
+                let asked = Instant::now();
+                if hooks.on_stream_not_found(&who).await {
+                    tracing::info!(stream = %key, ?kind, protocol, ?peer, "on_stream_not_found: close");
+                    return Err(SessionError::StreamNotFound);
+                }
+                // The wait for the stream counts from the request, as in ZLMediaKit.
+                req.max_wait = req.max_wait.saturating_sub(asked.elapsed());
+            }
+        }
+        let params = self.hooks.as_ref().map(|_| req.params.clone());
         let res = self.st.sessions.create(req).await;
         let ms = t0.elapsed().as_millis() as u64;
         match &res {
-            Ok(a) => tracing::info!(stream = %key, session = %a.id, ?kind, protocol, ?peer, ms, "session created"),
+            Ok(a) => {
+                tracing::info!(stream = %key, session = %a.id, ?kind, protocol, ?peer, ms, "session created");
+                if let (Some(h), Some(p)) = (&self.hooks, params) {
+                    h.session_created(&a.id, &p);
+                }
+            }
             Err(e) => tracing::warn!(stream = %key, ?kind, protocol, ?peer, ms, error = %e, "session refused"),
         }
         res
+    }
+
+    pub(crate) fn hooks_json(&self) -> serde_json::Value {
+        let (sent, dropped) = self.st.directory.event_counts();
+        let mut v = match &self.hooks {
+            Some(h) => h.stats_json(),
+            None => serde_json::json!({}),
+        };
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert("enabled".into(), self.hooks.is_some().into());
+            m.insert("events_sent".into(), sent.into());
+            m.insert("stream_events_dropped".into(), dropped.into());
+        }
+        v
     }
 
     /// The candidate plan for a request, using the live interface list and environment.
@@ -195,12 +251,35 @@ fn make_etag(id: &str, generation: u32) -> String {
 
 /// Builds the router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that
 /// peers and the IP allow-list see real addresses.
+///
+/// With `[hook] enable=1` it subscribes to the directory's stream events and starts the hook
+/// task, so it must be called inside a tokio runtime then.
 pub fn router(state: HttpState) -> Router {
+    let hooks = weir_hook::HookSettings::from_config(&state.config).and_then(|s| match weir_hook::Hooks::new(s) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::error!(error = %e, "web hooks disabled");
+            None
+        }
+    });
+    if let Some(h) = &hooks {
+        match (state.directory.subscribe_events(HOOK_EVENT_QUEUE), tokio::runtime::Handle::try_current()) {
+            (Some(rx), Ok(rt)) => {
+                let _guard = rt.enter();
+                h.spawn_events(rx, state.directory.clone(), state.sessions.clone());
+            }
+            (None, _) => tracing::warn!("stream events already taken: lifecycle hooks are off"),
+            (_, Err(_)) => tracing::warn!("no tokio runtime: lifecycle hooks are off"),
+        }
+        tracing::info!(settings = ?h.settings(), "web hooks enabled");
+    }
     let inner: Shared = Arc::new(Inner {
         allow: state.config.http.allow_ip_ranges(),
         test_sources: state.streams.clone().map(weir_testsrc::TestSources::new),
         st: state,
         etags: Mutex::new(HashMap::new()),
+        hooks,
+        request_seq: AtomicU64::new(1),
     });
 
     let srs_whip = || post(srs::whip).delete(srs::delete);

@@ -19,6 +19,7 @@
 //! | `Internal` | 500 `1021: SystemAssert` |
 //! | `Unsupported` | 501 `5021: RtcDisabled` |
 //! | `Overloaded` | 503 `1074: ConnectionsExceed` |
+//! | `Denied` (a `[hook] on_publish` / `on_play` refusal) | 403 `403: HookDenied` (Weir's own; the JSON API answers `{"code":403}`) |
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -41,6 +42,8 @@ fn srs_code(e: &SessionError) -> &'static str {
         SessionError::Internal(_) => "1021: SystemAssert",
         SessionError::Unsupported(_) => "5021: RtcDisabled",
         SessionError::Overloaded(_) => "1074: ConnectionsExceed",
+        // Weir's own text: SRS's code for a refused callback is not in the contract.
+        SessionError::Denied(_) => "403: HookDenied",
     }
 }
 
@@ -92,6 +95,7 @@ pub(crate) async fn whip(State(inner): State<Shared>, req: Request) -> Response 
     let kind = if play { SessionKind::Play } else { SessionKind::Publish };
     let host = util::host_header(&req);
     let peer = crate::peer(&req);
+    let params = req.uri().query().unwrap_or("").to_owned();
     let (parts, body) = req.into_parts();
     let body = match util::read_body(&parts.headers, body, inner.cfg().http.max_req_size).await {
         Ok(b) => b,
@@ -127,6 +131,7 @@ pub(crate) async fn whip(State(inner): State<Shared>, req: Request) -> Response 
         peer,
         protocol: "srs",
         max_wait: inner.max_wait(kind),
+        params,
     };
     let answer = match inner.create_session(sreq).await {
         Ok(a) => a,
@@ -279,9 +284,14 @@ async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
         peer,
         protocol: "srs",
         max_wait: inner.max_wait(kind),
+        params: url_query,
     };
     let a: SessionAnswer = match inner.create_session(sreq).await {
         Ok(a) => a,
+        Err(e @ SessionError::Denied(_)) => {
+            tracing::info!(?kind, reason = %e, "SRS RTC API refused by hook");
+            return respond("{\"code\":403}".to_owned());
+        }
         Err(e) => return failed(&e.to_string()),
     };
     let out = LegacyAnswer {

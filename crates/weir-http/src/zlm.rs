@@ -85,6 +85,8 @@ struct Offer {
     offer: String,
     host: Option<String>,
     args: Args,
+    /// The raw query, for the hooks' `params`.
+    params: String,
 }
 
 /// The common part of `webrtc` / `whip` / `whep`: empty-body check, then `app`/`stream`.
@@ -110,7 +112,7 @@ fn parse_offer(inner: &Inner, parts: &axum::http::request::Parts, args: Args, bo
         err(inner, -400, &e.to_string())
     })?;
     let offer = String::from_utf8_lossy(body).into_owned();
-    Ok(Offer { key, offer, host, args })
+    Ok(Offer { key, offer, host, args, params: parts.uri.query().unwrap_or("").to_owned() })
 }
 
 fn session_request(inner: &Inner, kind: SessionKind, o: Offer, peer: Option<std::net::SocketAddr>) -> SessionRequest {
@@ -128,6 +130,7 @@ fn session_request(inner: &Inner, kind: SessionKind, o: Offer, peer: Option<std:
         peer,
         protocol: "zlm",
         max_wait: inner.max_wait(kind),
+        params: o.params,
     }
 }
 

@@ -478,6 +478,18 @@ impl Shard {
                 SessionKind::Echo => {}
             }
         }
+        if sess.kind != SessionKind::Echo {
+            // For `on_flow_report`; a try_send, nothing is built without a subscriber.
+            let c = &sess.counters;
+            self.hub.directory().session_ended(|| weir_stream::StreamEvent::SessionEnded {
+                key: sess.key.clone(),
+                session: sess.id.clone(),
+                player: sess.kind == SessionKind::Play,
+                bytes: c.rx_bytes + c.tx_bytes,
+                duration: now.saturating_duration_since(sess.created),
+                media_peer: sess.media_path.map(|(_, a)| a),
+            });
+        }
         info!(session = %sess.id, stream = %sess.key, kind = ?sess.kind, reason, "session closed");
     }
 }

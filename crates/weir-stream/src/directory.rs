@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use weir_core::StreamKey;
 
+use crate::events::{EventTap, StreamEvent};
 use crate::TrackDesc;
 
 /// One stream as the management APIs show it.
@@ -54,6 +55,8 @@ pub struct Directory {
     /// Woken whenever any source appears; waiters re-check their key. Sources appear rarely
     /// (once per publish), so one shared notifier is simpler than one per key and costs little.
     source_added: Notify,
+    /// Lifecycle events for one observer (the hooks); see [`Directory::subscribe_events`].
+    events: EventTap,
 }
 
 impl Directory {
@@ -67,6 +70,23 @@ impl Directory {
 
     pub fn get(&self, key: &StreamKey, now: Instant) -> Option<StreamSnapshot> {
         self.entries.lock().get(key).map(|e| Self::project(key, e, now))
+    }
+
+    /// The stream lifecycle events ([`StreamEvent`]), for one subscriber (the first caller; a
+    /// later one gets `None`). `capacity` bounds the channel: the engine thread never waits for
+    /// the subscriber, a full channel drops events (counted in [`Directory::event_counts`]).
+    pub fn subscribe_events(&self, capacity: usize) -> Option<tokio::sync::mpsc::Receiver<StreamEvent>> {
+        self.events.subscribe(capacity)
+    }
+
+    /// `(sent, dropped)` lifecycle events.
+    pub fn event_counts(&self) -> (u64, u64) {
+        self.events.counts()
+    }
+
+    /// For the engine: a session ended (`on_flow_report`). Free when nobody subscribed.
+    pub fn session_ended(&self, ev: impl FnOnce() -> StreamEvent) {
+        self.events.emit(ev);
     }
 
     pub fn len(&self) -> usize {
@@ -133,14 +153,24 @@ impl Directory {
         e.source = Some(Source { id: id.to_owned(), protocol, since: now });
         e.tracks = tracks.to_vec();
         e.orphaned = false;
+        let no_sinks = e.sinks.is_empty();
         drop(entries);
         self.source_added.notify_waiters();
+        if self.events.active() {
+            self.events.emit(|| StreamEvent::SourceUp { key: key.clone(), session: id.to_owned(), protocol });
+            if no_sinks {
+                self.events.emit(|| StreamEvent::NoReaders { key: key.clone() });
+            }
+        }
     }
 
     pub(crate) fn source_left(&self, key: &StreamKey) {
-        if let Some(e) = self.entries.lock().get_mut(key) {
-            e.source = None;
+        let left = self.entries.lock().get_mut(key).and_then(|e| {
             e.orphaned = true;
+            e.source.take()
+        });
+        if let Some(s) = left {
+            self.events.emit(|| StreamEvent::SourceDown { key: key.clone(), session: s.id });
         }
     }
 
@@ -153,12 +183,16 @@ impl Directory {
     }
 
     pub(crate) fn sink_removed(&self, key: &StreamKey, id: &str) {
-        if let Some(e) = self.entries.lock().get_mut(key) {
-            e.sinks.remove(id);
+        let last = self.entries.lock().get_mut(key).is_some_and(|e| e.sinks.remove(id).is_some() && e.sinks.is_empty() && e.source.is_some());
+        if last {
+            self.events.emit(|| StreamEvent::NoReaders { key: key.clone() });
         }
     }
 
     pub(crate) fn removed(&self, key: &StreamKey) {
-        self.entries.lock().remove(key);
+        let gone = self.entries.lock().remove(key).and_then(|e| e.source);
+        if let Some(s) = gone {
+            self.events.emit(|| StreamEvent::SourceDown { key: key.clone(), session: s.id });
+        }
     }
 }

@@ -14,6 +14,7 @@
 //! [`port`]. This crate knows no protocol: no SDP, no RTP header, no socket.
 
 pub mod directory;
+pub mod events;
 pub mod gop;
 pub mod hub;
 pub mod port;
@@ -24,6 +25,7 @@ pub mod track;
 pub mod unit;
 
 pub use directory::{Directory, StreamSnapshot};
+pub use events::StreamEvent;
 pub use hub::{Claimed, Hub, HubConfig, HubEffect, HubError, SourceClaim, StreamId};
 pub use port::{sink_port, source_port, KeyframeRequests, PushError, SinkEnd, SinkEvent, SinkPort, SourceEnd, SourcePort};
 pub use recent::RecentUnits;

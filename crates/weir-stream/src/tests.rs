@@ -332,3 +332,37 @@ fn a_full_source_port_says_so() {
     drop(_end);
     assert_eq!(source.push(unit(0, 17, 0, false)), Err(PushError::Closed));
 }
+
+#[test]
+fn lifecycle_events_are_emitted_without_waiting() {
+    use crate::StreamEvent;
+    let dir = Directory::new();
+    let mut rx = dir.subscribe_events(16).unwrap();
+    assert!(dir.subscribe_events(16).is_none(), "one subscriber");
+    let mut h: TestHub = Hub::new(HubConfig::default(), dir.clone());
+    let t0 = Instant::now();
+    let id = h.claim_source(&key("a"), local("s1", 1), t0).unwrap().stream;
+    h.add_local_sink(&key("a"), 7, "p1", "whep").unwrap();
+    h.remove_local_sink(id, 7, "p1");
+    h.release_source(id, "s1", t0);
+    let mut got = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        got.push(ev);
+    }
+    assert_eq!(
+        got,
+        [
+            StreamEvent::SourceUp { key: key("a"), session: "s1".into(), protocol: "whip" },
+            StreamEvent::NoReaders { key: key("a") },
+            StreamEvent::NoReaders { key: key("a") },
+            StreamEvent::SourceDown { key: key("a"), session: "s1".into() },
+        ]
+    );
+    // A full channel drops (counted) instead of blocking the caller.
+    for i in 0..40 {
+        h.claim_source(&key(&format!("x{i}")), local("s", 100 + i), t0).unwrap();
+    }
+    let (sent, dropped) = dir.event_counts();
+    assert_eq!(sent, 4 + 16, "the 4 read above, then the channel filled");
+    assert!(dropped > 0);
+}
