@@ -354,6 +354,27 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every key with its effective value as `("section.key", "value")`, in [`DEFAULT_INI`]'s
+    /// order (ZLMediaKit's `getServerConfig` layout).
+    pub fn entries(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut section = "";
+        for line in DEFAULT_INI.lines() {
+            match load::classify(line) {
+                load::Line::Section(name) => section = name,
+                load::Line::KeyValue(name, _) => {
+                    if let Some(key) = keys::find(section, name) {
+                        out.push((format!("{section}.{}", key.name), (key.get)(self)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         static DEFAULT: OnceLock<Config> = OnceLock::new();

@@ -31,6 +31,7 @@ mod streams_api;
 mod util;
 mod whip;
 mod zlm;
+mod zlm_admin;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -16,7 +16,7 @@ use weir_stream::{MediaKind, StreamSnapshot, TrackDesc};
 
 use crate::candidates::CandidateOverride;
 use crate::util::{self, Args};
-use crate::{check_secret, Inner, Shared};
+use crate::{check_secret, zlm_admin, Inner, Shared};
 
 /// The text of ZLMediaKit's `CHECK(!offer.empty(), ...)` failure. ZLMediaKit appends the source
 /// path and line; clients only match the prefix.
@@ -44,11 +44,11 @@ struct Answer<'a> {
     ty: &'a str,
 }
 
-fn json(inner: &Inner, value: &impl Serialize) -> Response {
+pub(crate) fn json(inner: &Inner, value: &impl Serialize) -> Response {
     util::json_with(StatusCode::OK, &util::json_content_type(inner.cfg()), value)
 }
 
-fn err(inner: &Inner, code: i32, msg: &str) -> Response {
+pub(crate) fn err(inner: &Inner, code: i32, msg: &str) -> Response {
     json(inner, &CodeMsg { code, msg })
 }
 
@@ -67,6 +67,16 @@ pub(crate) async fn dispatch(inner: Shared, name: &str, req: Request) -> Respons
         "ismediaonline" => is_media_online(inner, req).await,
         "listwebrtcrooms" => list_webrtc_rooms(inner, req).await,
         "broadcastmessage" => broadcast_message(inner, req).await,
+        "version" => zlm_admin::version(inner, req).await,
+        "getserverconfig" => zlm_admin::get_server_config(inner, req).await,
+        "getallsession" => zlm_admin::get_all_session(inner, req).await,
+        "kick_session" => zlm_admin::kick_session(inner, req).await,
+        "kick_sessions" => zlm_admin::kick_sessions(inner, req).await,
+        "close_stream" => zlm_admin::close_stream(inner, req).await,
+        "close_streams" => zlm_admin::close_streams(inner, req).await,
+        "getstatistic" => zlm_admin::get_statistic(inner, req).await,
+        "setserverconfig" => zlm_admin::not_implemented(inner, "setServerConfig", req).await,
+        "restartserver" => zlm_admin::not_implemented(inner, "restartServer", req).await,
         _ => util::text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -256,7 +266,7 @@ async fn delete_webrtc(inner: Shared, req: Request) -> Response {
 }
 
 /// Arguments of a management API (query, form/JSON body, headers) after the secret check.
-async fn management_args(inner: &Inner, req: Request) -> Result<Args, Response> {
+pub(crate) async fn management_args(inner: &Inner, req: Request) -> Result<Args, Response> {
     let query = req.uri().query().map(str::to_owned);
     let (parts, body) = body_of(inner, req).await?;
     let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -368,12 +378,12 @@ fn media_item(s: &StreamSnapshot, now_unix: u64) -> MediaItem {
 }
 
 /// WebRTC streams are RTSP media sources in ZLMediaKit; no other schema exists in Weir yet.
-fn schema_matches(schema: Option<&str>) -> bool {
+pub(crate) fn schema_matches(schema: Option<&str>) -> bool {
     // A WebRTC stream is an `rtsp` source in ZLMediaKit; `rtc`/`webrtc` are accepted as well.
     schema.is_none_or(|s| s.is_empty() || ["rtsp", "rtc", "webrtc"].iter().any(|x| s.eq_ignore_ascii_case(x)))
 }
 
-fn normalize_vhost(inner: &Inner, vhost: &str) -> String {
+pub(crate) fn normalize_vhost(inner: &Inner, vhost: &str) -> String {
     if !inner.cfg().general.enable_vhost || vhost.is_empty() {
         DEFAULT_VHOST.to_owned()
     } else {

@@ -1246,3 +1246,68 @@ async fn zlm_broadcast_message() {
     let r = req(Method::GET, &format!("{base}&stream=cam&msg=%%%&binary=1")).send(&a).await;
     assert_eq!(r.json()["code"], -300);
 }
+
+/// ZLMediaKit's generic management APIs (§A8): secret first, then the envelopes; `kick_session`
+/// and `close_stream` end the sessions in the engine; setServerConfig is an honest 501.
+#[tokio::test]
+async fn zlm_admin_apis() {
+    let a = app();
+    // Secret first, for every name.
+    for name in ["version", "getServerConfig", "getAllSession", "kick_session", "kick_sessions", "close_stream", "close_streams", "getStatistic", "setServerConfig", "restartServer"] {
+        let r = req(Method::GET, &format!("/index/api/{name}")).send(&a).await;
+        assert_eq!(r.json()["code"], -300, "{name} without a secret: {}", r.body);
+        let r = req(Method::GET, &format!("/index/api/{name}?secret=bad")).send(&a).await;
+        assert_eq!(r.json()["code"], -100, "{name} with a wrong secret: {}", r.body);
+        let r = req(Method::GET, &format!("/index/api/{name}?secret={SECRET}")).peer("8.8.8.8:1").send(&a).await;
+        assert_eq!(r.json()["code"], -100, "{name} from outside allow_ip_range: {}", r.body);
+    }
+    let v = req(Method::GET, &format!("/index/api/version?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], 0);
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let v = req(Method::GET, &format!("/index/api/getServerConfig?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], 0);
+    assert_eq!(v["data"][0]["api.secret"], SECRET);
+    assert_eq!(v["data"][0]["general.maxStreamWaitMS"], "15000");
+    assert!(v["data"][0]["rtc.port"].is_string(), "{v}");
+
+    // Two live sessions in the fake engine, one the source of live/cam.
+    a.fake.add("pub1", "t1");
+    a.fake.add("s2", "t2");
+    let key = StreamKey::default_vhost("live", "cam").unwrap();
+    publish(&a, &key, "pub1");
+    let v = req(Method::GET, &format!("/index/api/getAllSession?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], 0);
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v["data"][0]["typeid"], "mediakit::WebRtcSession");
+    let v = req(Method::GET, &format!("/index/api/getAllSession?secret={SECRET}&peer_ip=10.9.9.9")).send(&a).await.json();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{v}");
+    let v = req(Method::GET, &format!("/index/api/getStatistic?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["data"]["WebRtcTransport"], 2);
+    assert_eq!(v["data"]["MediaSource"], 1);
+
+    // kick_session: ends it; an unknown id: -1.
+    let v = req(Method::GET, &format!("/index/api/kick_session?secret={SECRET}&id=s2")).send(&a).await.json();
+    assert_eq!(v, serde_json::json!({"code": 0, "msg": "success"}));
+    assert!(!a.fake.live.lock().unwrap().contains_key("s2"));
+    let v = req(Method::GET, &format!("/index/api/kick_session?secret={SECRET}&id=s2")).send(&a).await.json();
+    assert_eq!(v, serde_json::json!({"code": -1, "msg": "can not find the target"}));
+    let v = req(Method::GET, &format!("/index/api/kick_session?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], -300);
+
+    // close_stream: a missing stream -500, then the live one: its source session ends.
+    let base = format!("/index/api/close_stream?secret={SECRET}&schema=rtsp&vhost=__defaultVhost__&app=live");
+    let v = req(Method::GET, &format!("{base}&stream=nope")).send(&a).await.json();
+    assert_eq!(v["code"], -500, "{v}");
+    let v = req(Method::GET, &format!("{base}&stream=cam&force=1")).send(&a).await.json();
+    assert_eq!(v, serde_json::json!({"code": 0, "result": 0, "msg": "success"}));
+    assert!(a.fake.live.lock().unwrap().is_empty(), "the publisher was ended");
+    // close_streams: the stream is still listed (the fake hub is not told), its source is gone now.
+    let v = req(Method::GET, &format!("/index/api/close_streams?secret={SECRET}&app=live")).send(&a).await.json();
+    assert_eq!(v, serde_json::json!({"code": 0, "count_hit": 1, "count_closed": 0}));
+    let v = req(Method::GET, &format!("/index/api/close_streams?secret={SECRET}&app=other")).send(&a).await.json();
+    assert_eq!(v, serde_json::json!({"code": 0, "count_hit": 0, "count_closed": 0}));
+
+    let r = req(Method::GET, &format!("/index/api/setServerConfig?secret={SECRET}&api.apiDebug=0")).send(&a).await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(r.json()["code"], -1);
+}
