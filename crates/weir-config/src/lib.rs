@@ -332,25 +332,35 @@ impl Config {
     /// produces such values).
     pub fn to_ini(&self) -> String {
         let mut out = String::with_capacity(DEFAULT_INI.len() + 256);
-        let mut section = "";
-        for line in DEFAULT_INI.lines() {
-            match load::classify(line) {
-                load::Line::Section(name) => section = name,
-                load::Line::KeyValue(name, _) => {
-                    if let Some(key) = keys::find(section, name) {
-                        out.push_str(key.name);
-                        out.push('=');
-                        out.push_str(&(key.get)(self));
-                        out.push('\n');
-                        continue;
-                    }
+        walk_default_ini(|_, key, line| {
+            match key {
+                Some(key) => {
+                    out.push_str(key.name);
+                    out.push('=');
+                    out.push_str(&(key.get)(self));
                 }
-                _ => {}
+                None => out.push_str(line),
             }
-            out.push_str(line);
             out.push('\n');
-        }
+        });
         out
+    }
+}
+
+/// Calls `f(section, key, line)` for every line of [`DEFAULT_INI`]; `key` is the key a
+/// `key=value` line sets (`None` for comments, section headers and blank lines).
+fn walk_default_ini(mut f: impl FnMut(&str, Option<&'static keys::Key>, &str)) {
+    let mut section = "";
+    for line in DEFAULT_INI.lines() {
+        let key = match load::classify(line) {
+            load::Line::Section(name) => {
+                section = name;
+                None
+            }
+            load::Line::KeyValue(name, _) => keys::find(section, name),
+            _ => None,
+        };
+        f(section, key, line);
     }
 }
 
@@ -359,18 +369,11 @@ impl Config {
     /// order (ZLMediaKit's `getServerConfig` layout).
     pub fn entries(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let mut section = "";
-        for line in DEFAULT_INI.lines() {
-            match load::classify(line) {
-                load::Line::Section(name) => section = name,
-                load::Line::KeyValue(name, _) => {
-                    if let Some(key) = keys::find(section, name) {
-                        out.push((format!("{section}.{}", key.name), (key.get)(self)));
-                    }
-                }
-                _ => {}
+        walk_default_ini(|section, key, _| {
+            if let Some(key) = key {
+                out.push((format!("{section}.{}", key.name), (key.get)(self)));
             }
-        }
+        });
         out
     }
 }
