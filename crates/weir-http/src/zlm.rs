@@ -425,16 +425,23 @@ async fn get_media_list(inner: Shared, req: Request) -> Response {
     json(&inner, &List { code: 0, data: items })
 }
 
+/// The four names `isMediaOnline`, `close_stream` and friends require, or ZLMediaKit's -300 answer.
+pub(crate) fn required_stream_args<'a>(inner: &Inner, args: &'a Args) -> Result<(&'a str, &'a str, &'a str, &'a str), Response> {
+    match (args.nonempty("schema"), args.nonempty("vhost"), args.nonempty("app"), args.nonempty("stream")) {
+        (Some(schema), Some(vhost), Some(app), Some(stream)) => Ok((schema, vhost, app, stream)),
+        _ => Err(err(inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\"")),
+    }
+}
+
 /// `isMediaOnline?secret=&schema=&vhost=&app=&stream=`
 async fn is_media_online(inner: Shared, req: Request) -> Response {
     let args = match management_args(&inner, req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let (Some(schema), Some(vhost), Some(app), Some(stream)) =
-        (args.nonempty("schema"), args.nonempty("vhost"), args.nonempty("app"), args.nonempty("stream"))
-    else {
-        return err(&inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\"");
+    let (schema, vhost, app, stream) = match required_stream_args(&inner, &args) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let online = schema_matches(Some(schema))
         && StreamKey::new(&normalize_vhost(&inner, vhost), app, stream)

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use weir_core::{SessionKind, SessionSummary};
 
-use crate::zlm::{err, json, management_args, normalize_vhost, schema_matches};
+use crate::zlm::{err, json, management_args, normalize_vhost, required_stream_args, schema_matches};
 use crate::Shared;
 
 /// ZLMediaKit's `typeid` for a WebRTC media session (`mediakit::WebRtcSession`), kept so tools
@@ -229,10 +229,9 @@ pub(crate) async fn close_stream(inner: Shared, req: Request) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let (Some(schema), Some(vhost), Some(app), Some(stream)) =
-        (args.nonempty("schema"), args.nonempty("vhost"), args.nonempty("app"), args.nonempty("stream"))
-    else {
-        return err(&inner, -300, "Required parameter missed: \"schema\", \"vhost\", \"app\", \"stream\"");
+    let (schema, vhost, app, stream) = match required_stream_args(&inner, &args) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     if !schema_matches(Some(schema)) {
         return err(&inner, -500, "can not find the stream");
