@@ -124,6 +124,8 @@ pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .or_else(|| req.extensions().get::<MockConnectInfo<SocketAddr>>().map(|c| c.0))
+        // A dual-stack listener reports IPv4 peers as `::ffff:a.b.c.d`.
+        .map(|sa| SocketAddr::new(weir_net::canonical_ip(sa.ip()), sa.port()))
 }
 
 /// The client IP for access control: `forwarded_ip_header` when configured (first entry of a
