@@ -74,6 +74,8 @@ if [ "$mode" != 0 ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1; then
   NS="weir-e2e-$$"
   if ip netns add "$NS" 2>/dev/null && ip -n "$NS" link set lo up 2>/dev/null; then
     RUN=(ip netns exec "$NS")
+    # Tests may add interfaces here (net.test.mjs: an IPv6 address Chromium can gather).
+    export WEIR_E2E_PRIVATE_NETNS=1
   else
     cleanup_ns; NS=""
   fi

@@ -70,6 +70,7 @@ fn engine_config(c: &Config) -> Result<EngineConfig> {
         egress_min_players: c.rtc.egress_min_players,
         ingress_min_datagrams: c.rtc.ingress_min_datagrams,
         direct_egress: c.rtc.direct_egress,
+        prefer_tcp: c.rtc.preferred_tcp,
         rtx_cache_age: Duration::from_millis(c.rtc.max_rtp_cache_ms),
         gop_cache_max_packets: c.rtc.gop_cache_max_packets,
         keyframe_request_interval: Duration::from_millis(c.rtc.keyframe_request_interval_ms),
@@ -196,7 +197,35 @@ fn main() -> Result<()> {
     runtime.block_on(serve(config))
 }
 
+/// HTTPS on `[http] sslport`: the same router as HTTP, with `sslCert`/`sslKey` (reloaded on
+/// SIGHUP and when the files change) or a self-signed certificate.
+async fn start_https(config: &Config, addr: SocketAddr, router: axum::Router) -> Result<SocketAddr> {
+    const WHAT: &str = "[http] sslport";
+    let h = &config.http;
+    let names: Vec<String> = extern_ips(config).iter().map(|ip| ip.to_string()).collect();
+    let tls = weir_net::load_or_generate_tls(WHAT, &h.ssl_cert, &h.ssl_key, &names)
+        .await
+        .context("HTTPS certificate (WEIR_HTTP_SSLPORT=0 disables HTTPS)")?;
+    weir_net::watch_reload(WHAT, tls.clone(), h.ssl_cert.clone(), h.ssl_key.clone());
+    let listener = weir_net::bind_tcp(addr).with_context(|| format!("binding the HTTPS port {addr} (WEIR_HTTP_SSLPORT=0 disables HTTPS)"))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let std_listener = listener.into_std().context("HTTPS listener")?;
+    let server = axum_server::from_tcp_rustls(std_listener, tls).context("HTTPS listener")?;
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await {
+            tracing::error!(addr = %local, error = %e, "HTTPS listener stopped");
+        }
+    });
+    Ok(local)
+}
+
 async fn serve(config: Arc<Config>) -> Result<()> {
+    if config.rtc.protocol == weir_config::CandidateProtocol::Tcp && config.rtc.tcp_port == 0 {
+        bail!("[rtc] protocol=tcp needs the ICE-TCP port: set [rtc] tcpPort");
+    }
+    if config.rtc.protocol == weir_config::CandidateProtocol::Udp && config.rtc.port == 0 {
+        bail!("[rtc] protocol=udp needs the UDP media port: set [rtc] port");
+    }
     let engine = Engine::start(engine_config(&config)?).context("starting the media engine")?;
     let http_addr = SocketAddr::new(
         config.http.ip.parse().with_context(|| format!("[http] ip {:?}", config.http.ip))?,
@@ -224,11 +253,16 @@ async fn serve(config: Arc<Config>) -> Result<()> {
         started: Instant::now(),
         rooms: Some(signaling.clone()),
     };
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .with_context(|| format!("binding the HTTP port {http_addr}"))?;
+    let listener = weir_net::bind_tcp(http_addr).with_context(|| format!("binding the HTTP port {http_addr}"))?;
+    let http_local = listener.local_addr().unwrap_or(http_addr);
+    let router = weir_http::router(state);
+    let https = match config.http.ssl_port {
+        0 => None,
+        port => Some(start_https(&config, SocketAddr::new(http_addr.ip(), port), router.clone()).await?),
+    };
     info!(
-        http = %http_addr,
+        http = %http_local,
+        https = ?https,
         udp = ?engine.udp_addr(),
         tcp = ?engine.tcp_addr(),
         "weir {} ready: demo at http://127.0.0.1:{}/",
@@ -238,7 +272,7 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     if config.rtc.extern_ip.is_empty() {
         warn!("[rtc] externIP is empty: candidates come from the request's Host or the interface addresses");
     }
-    let app = weir_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

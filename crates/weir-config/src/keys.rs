@@ -45,6 +45,9 @@ pub(crate) const KEYS: &[Key] = &[
     key!(api."bearerTokens" => bearer_tokens, bearer_tokens, show_text),
     key!(http."ip" => ip, ip_addr, show_text),
     key!(http."port" => port, port, show_num),
+    key!(http."sslport" => ssl_port, port, show_num),
+    key!(http."sslCert" => ssl_cert, text, show_text),
+    key!(http."sslKey" => ssl_key, text, show_text),
     key!(http."allow_cross_domains" => allow_cross_domains, boolean, show_bool),
     key!(http."maxReqSize" => max_req_size, |v| int::<usize>(v, 1024, 16 * 1024 * 1024), show_num),
     key!(http."charSet" => char_set, text, show_text),
@@ -66,6 +69,7 @@ pub(crate) const KEYS: &[Key] = &[
     key!(rtc."preferredCodecA" => preferred_codec_a, text, show_text),
     key!(rtc."preferredCodecV" => preferred_codec_v, text, show_text),
     key!(rtc."preferred_tcp" => preferred_tcp, boolean, show_bool),
+    key!(rtc."protocol" => protocol, candidate_protocol, show_candidate_protocol),
     key!(rtc."maxRtpCacheMS" => max_rtp_cache_ms, |v| int::<u64>(v, 0, MAX_MS), show_num),
     key!(rtc."maxRtpCacheSize" => max_rtp_cache_size, |v| int::<usize>(v, 1, 32768), show_num),
     key!(rtc."egressThreads" => egress_threads, |v| int::<usize>(v, 0, 256), show_num),
@@ -142,7 +146,6 @@ pub(crate) const UNSUPPORTED_KEYS: &[(&str, &[&str])] = &[
             "notFound",
             "rootPath",
             "sendBufSize",
-            "sslport",
             "dirMenu",
             "virtualPath",
             "forbidCacheSuffix",
@@ -376,6 +379,24 @@ fn consent_mode(v: &str) -> Result<crate::ConsentMode, String> {
         "authenticated" => Ok(crate::ConsentMode::Authenticated),
         _ => Err("`stun` or `authenticated`".to_owned()),
     }
+}
+
+fn candidate_protocol(v: &str) -> Result<crate::CandidateProtocol, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "udp" => Ok(crate::CandidateProtocol::Udp),
+        "tcp" => Ok(crate::CandidateProtocol::Tcp),
+        "all" => Ok(crate::CandidateProtocol::All),
+        _ => Err("`udp`, `tcp` or `all`".to_owned()),
+    }
+}
+
+fn show_candidate_protocol(v: &crate::CandidateProtocol) -> String {
+    match v {
+        crate::CandidateProtocol::Udp => "udp",
+        crate::CandidateProtocol::Tcp => "tcp",
+        crate::CandidateProtocol::All => "all",
+    }
+    .to_owned()
 }
 
 fn port(v: &str) -> Result<u16, String> {

@@ -47,6 +47,12 @@ pub struct HttpConfig {
     pub ip: String,
     /// `port`
     pub port: u16,
+    /// `sslport`: HTTPS port serving the same routes (0 disables HTTPS).
+    pub ssl_port: u16,
+    /// `sslCert`: PEM certificate file of `sslport`; empty: a self-signed one made at start.
+    pub ssl_cert: String,
+    /// `sslKey`: PEM private key file of `sslCert`.
+    pub ssl_key: String,
     /// `allow_cross_domains`
     pub allow_cross_domains: bool,
     /// `maxReqSize`: largest accepted request body in bytes (the SDP limit).
@@ -121,6 +127,26 @@ pub enum ConsentMode {
     Authenticated,
 }
 
+/// `[rtc] protocol` (SRS's `rtc_server.protocol`): which media candidates an answer offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateProtocol {
+    /// UDP candidates only.
+    Udp,
+    /// ICE-TCP candidates only.
+    Tcp,
+    /// Both (each only if its port is enabled).
+    All,
+}
+
+impl CandidateProtocol {
+    pub fn udp(self) -> bool {
+        matches!(self, Self::Udp | Self::All)
+    }
+    pub fn tcp(self) -> bool {
+        matches!(self, Self::Tcp | Self::All)
+    }
+}
+
 /// `[rtc]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct RtcConfig {
@@ -143,6 +169,8 @@ pub struct RtcConfig {
     pub preferred_codec_v: String,
     /// `preferred_tcp`: prefer TCP candidates.
     pub preferred_tcp: bool,
+    /// `protocol` (SRS): which candidates answers offer.
+    pub protocol: CandidateProtocol,
     /// `maxRtpCacheMS`: how long sent packets stay in a player's retransmission buffer.
     pub max_rtp_cache_ms: u64,
     /// `maxRtpCacheSize`: packets in a player's retransmission buffer.
@@ -245,6 +273,9 @@ impl Config {
             http: HttpConfig {
                 ip: String::new(),
                 port: 0,
+                ssl_port: 0,
+                ssl_cert: String::new(),
+                ssl_key: String::new(),
                 allow_cross_domains: false,
                 max_req_size: 0,
                 char_set: String::new(),
@@ -272,6 +303,7 @@ impl Config {
                 preferred_codec_a: String::new(),
                 preferred_codec_v: String::new(),
                 preferred_tcp: false,
+                protocol: CandidateProtocol::All,
                 max_rtp_cache_ms: 0,
                 max_rtp_cache_size: 0,
                 egress_threads: 0,

@@ -213,9 +213,10 @@ impl Inner {
         } else {
             Vec::new()
         };
+        // `[rtc] protocol` decides which transports are offered at all (SRS rtc_server.protocol).
         let input = CandidateInput {
-            udp_port: rtc.port,
-            tcp_port: rtc.tcp_port,
+            udp_port: if rtc.protocol.udp() { rtc.port } else { 0 },
+            tcp_port: if rtc.protocol.tcp() { rtc.tcp_port } else { 0 },
             extern_ip: &rtc.extern_ip,
             request_override,
             host_header: host,

@@ -92,6 +92,9 @@ pub struct EngineConfig {
     pub ingress_min_datagrams: usize,
     /// Build and SRTP-protect player packets in the engine (`rtc.directEgress`, `direct.rs`).
     pub direct_egress: bool,
+    /// `rtc.preferred_tcp`: our TCP host candidates get the UDP host type preference and the
+    /// UDP ones TCP's, so a client that can reach both picks TCP (see `negotiate.rs`).
+    pub prefer_tcp: bool,
 }
 
 impl Default for EngineConfig {
@@ -122,6 +125,7 @@ impl Default for EngineConfig {
             egress_min_players: 32,
             ingress_min_datagrams: 32,
             direct_egress: true,
+            prefer_tcp: false,
         }
     }
 }

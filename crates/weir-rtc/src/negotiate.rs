@@ -3,14 +3,15 @@
 //! players: exactly their stream's codecs), the SDP details the engine adjusts, and trickled
 //! fragments (RFC 8840) with ICE restarts (RFC 8839 section 4.4.1.1.1).
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::format::{CodecConfig, CodecSpec, PayloadParams};
 use str0m::media::{MediaKind as RtcKind, Mid, Pt};
-use str0m::net::TcpType;
+use str0m::net::{Protocol, TcpType};
 use str0m::rtp::Extension;
-use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
+use str0m::{Candidate, CandidateKind, IceCreds, Rtc, RtcConfig};
 use weir_core::{SessionError, SessionKind, SessionRequest};
 use weir_stream::{MediaKind, Stream};
 
@@ -225,19 +226,24 @@ impl Shard {
         key_capture::cancel_capture();
         let mut added = 0;
         for &addr in &req.candidates.udp {
-            if let Ok(c) = Candidate::host(addr, "udp") {
+            let c = if self.cfg.prefer_tcp {
+                host_candidate_with_type_preference(addr, Protocol::Udp, DEMOTED_UDP_HOST_TYPE_PREFERENCE)
+            } else {
+                Candidate::host(addr, "udp")
+            };
+            if let Ok(c) = c {
                 if rtc.add_local_candidate(c).is_some() {
                     added += 1;
                 }
             }
         }
         for &addr in &req.candidates.tcp {
-            if let Ok(c) = Candidate::builder()
-                .tcp()
-                .host(addr)
-                .tcptype(TcpType::Passive)
-                .build()
-            {
+            let c = if self.cfg.prefer_tcp {
+                host_candidate_with_type_preference(addr, Protocol::Tcp, PREFERRED_TCP_HOST_TYPE_PREFERENCE)
+            } else {
+                Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build()
+            };
+            if let Ok(c) = c {
                 if rtc.add_local_candidate(c).is_some() {
                     added += 1;
                 }
@@ -250,6 +256,30 @@ impl Shard {
         }
         Ok((rtc, keys))
     }
+}
+
+/// Host candidate type preferences under `rtc.preferred_tcp` (RFC 8445 §5.1.2.1; by default
+/// str0m, like libwebrtc, gives UDP host 126 and TCP host 90). A pair's priority is driven by
+/// the lower of its two candidates (§6.1.2.3), and clients rank their own UDP host candidates
+/// at 126 and TCP ones at ~90, so only swapping ours would tie the pairs (Chromium then picked
+/// UDP in the e2e test): our UDP candidates go below any client's TCP host preference instead.
+const PREFERRED_TCP_HOST_TYPE_PREFERENCE: u32 = 126;
+const DEMOTED_UDP_HOST_TYPE_PREFERENCE: u32 = 50;
+
+/// A host candidate with an explicit type preference. str0m's builder computes the priority
+/// itself and has no setter, so this builds the candidate from its parts with the RFC 8445
+/// §5.1.2.1 formula: (2^24)*type + (2^8)*local + (256 - component), local preference as str0m
+/// (IPv6 65535, IPv4 65534), component 1 (RTP; rtcp-mux). TCP candidates are passive (RFC 6544).
+fn host_candidate_with_type_preference(addr: SocketAddr, proto: Protocol, type_preference: u32) -> Result<Candidate, str0m::error::IceError> {
+    let local_preference: u32 = if addr.is_ipv6() { 65_535 } else { 65_534 };
+    let prio = type_preference << 24 | local_preference << 8 | 255;
+    let (foundation, tcptype) = match proto {
+        Protocol::Udp => ("1", None),
+        _ => ("2", Some(TcpType::Passive)),
+    };
+    // from_parts keeps whatever it is given: reject what Candidate::host would reject.
+    Candidate::host(addr, "udp")?;
+    Ok(Candidate::from_parts(foundation.to_string(), 1, proto, prio, addr, CandidateKind::Host, None, tcptype, None))
 }
 
 /// A trickled `application/trickle-ice-sdpfrag` body (RFC 8840).
@@ -410,5 +440,19 @@ mod tests {
         );
         assert_eq!(free[0], Pt::from(99));
         assert!(!free.contains(&Pt::from(111)));
+    }
+
+    #[test]
+    fn preferred_tcp_candidates_outrank_udp_and_any_client_tcp_host() {
+        let addr: SocketAddr = "192.0.2.7:8000".parse().expect("literal");
+        let tcp = host_candidate_with_type_preference(addr, Protocol::Tcp, PREFERRED_TCP_HOST_TYPE_PREFERENCE).expect("tcp");
+        let udp = host_candidate_with_type_preference(addr, Protocol::Udp, DEMOTED_UDP_HOST_TYPE_PREFERENCE).expect("udp");
+        let default_udp = Candidate::host(addr, "udp").expect("udp");
+        assert_eq!(tcp.prio(), default_udp.prio(), "TCP takes the UDP host priority");
+        assert!(udp.prio() < 80 << 24, "UDP below a client's TCP host type preference");
+        assert_eq!(tcp.tcptype(), Some(TcpType::Passive));
+        let sdp = tcp.to_sdp_string();
+        assert!(sdp.contains(" tcp ") && sdp.contains("tcptype passive"), "{sdp}");
+        assert!(host_candidate_with_type_preference("0.0.0.0:1".parse().expect("literal"), Protocol::Udp, 1).is_err());
     }
 }

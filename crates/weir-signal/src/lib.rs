@@ -11,7 +11,6 @@
 //! * [`serve`] / [`start`]: the WebSocket shell (axum; TLS through axum-server + rustls).
 
 pub mod rooms;
-mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -30,9 +29,9 @@ use axum::Router;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-pub use axum_server::tls_rustls::RustlsConfig;
+pub use weir_net::RustlsConfig;
 pub use rooms::{ConnId, IceServer, Outgoing, Rooms, RoomsConfig};
-pub use tls::{load_or_generate_tls, TlsError};
+pub use weir_net::{load_or_generate_tls, TlsError};
 
 /// Close code for a message above `signalingMaxMessageSize` (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
@@ -360,8 +359,9 @@ pub struct Started {
 }
 
 /// Binds `[rtc] signalingPort` (ws) and `signalingSslPort` (wss) on `[http] ip` (a port of 0
-/// disables that listener) and serves them on the current runtime. The wss certificate comes
-/// from `signalingSslCert` / `signalingSslKey`, or is self-signed when they are empty.
+/// disables that listener; `::` / `0.0.0.0` listen dual-stack, see [`weir_net::bind_tcp`]) and serves them on the current runtime. The wss certificate comes
+/// from `signalingSslCert` / `signalingSslKey` (reloaded on SIGHUP and when the files change),
+/// or is self-signed when they are empty.
 pub async fn start(config: &weir_config::Config, state: Arc<SignalState>) -> Result<Started, StartError> {
     let ip: IpAddr = config.http.ip.parse().map_err(|_| StartError::BadIp(config.http.ip.clone()))?;
     let rtc = &config.rtc;
@@ -372,12 +372,14 @@ pub async fn start(config: &weir_config::Config, state: Arc<SignalState>) -> Res
         }
         let tls = if secure {
             let names = state.cfg.rooms.ice_servers.iter().filter_map(|s| host_of_url(&s.url)).collect::<Vec<_>>();
-            Some(load_or_generate_tls(&rtc.signaling_ssl_cert, &rtc.signaling_ssl_key, &names).await?)
+            let tls = load_or_generate_tls("[rtc] signalingSslPort", &rtc.signaling_ssl_cert, &rtc.signaling_ssl_key, &names).await?;
+            weir_net::watch_reload("[rtc] signalingSslPort", tls.clone(), rtc.signaling_ssl_cert.clone(), rtc.signaling_ssl_key.clone());
+            Some(tls)
         } else {
             None
         };
         let addr = SocketAddr::new(ip, port);
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let listener = weir_net::bind_tcp(addr).map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr().unwrap_or(addr);
         if secure {
             started.wss = Some(local);

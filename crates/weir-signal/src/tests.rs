@@ -643,7 +643,7 @@ fn config_from_weir_config() {
 
 #[test]
 fn self_signed_certificate_is_pem() {
-    let (cert, key) = crate::tls::self_signed(&["192.0.2.7".into()]).unwrap();
+    let (cert, key) = weir_net::tls::self_signed("wss", &["192.0.2.7".into()]).unwrap();
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
     assert!(key.contains("PRIVATE KEY-----"), "{key}");
 }

@@ -31,7 +31,11 @@ export const BLANK_PATH = '/__weir_e2e__/blank.html';
 const BLANK_HTML = '<!doctype html><html><head><meta charset="utf-8"><title>weir e2e</title>' +
   '<link rel="icon" href="data:,"></head><body></body></html>';
 
-export async function launchBrowser() {
+/**
+ * `extraArgs`: more Chromium flags (e.g. '--ignore-certificate-errors' for a self-signed
+ * HTTPS server; the context then also accepts such certificates for navigation).
+ */
+export async function launchBrowser({ extraArgs = [] } = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/install-test-deps.sh (apt package chromium)`);
   }
@@ -39,10 +43,11 @@ export async function launchBrowser() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...extraArgs],
     timeout: 30000,
   });
-  const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  const ignoreHTTPSErrors = extraArgs.includes('--ignore-certificate-errors');
+  const context = await browser.newContext({ viewport: { width: 800, height: 600 }, ignoreHTTPSErrors });
   const rb = new RtcBrowser(browser, context);
   rb.launchMs = Date.now() - t0;
   return rb;

@@ -13,7 +13,7 @@ import { short } from './util.mjs';
  *   ctx.test(title, {timeout}, async (t) => ...)  bounded test with failure diagnostics
  *   ctx.log(t, key, value)  measured value -> test diagnostic + artifacts/<file>.timings.json
  */
-export function e2eFile(name, { server = true, browser = true, serverEnv = {} } = {}) {
+export function e2eFile(name, { server = true, browser = true, serverEnv = {}, browserArgs = [] } = {}) {
   const ctx = {
     name, server: null, browser: null, setupError: null, measurements: [],
   };
@@ -21,7 +21,7 @@ export function e2eFile(name, { server = true, browser = true, serverEnv = {} } 
   before(async () => {
     try {
       if (server) ctx.server = await startServer(name, serverEnv);
-      if (browser) ctx.browser = await launchBrowser();
+      if (browser) ctx.browser = await launchBrowser({ extraArgs: browserArgs });
     } catch (e) {
       ctx.setupError = e;
       process.stderr.write(`\n[${name}] setup failed: ${e.message}\n`);

@@ -223,7 +223,7 @@ async function freeTcpPortAvoiding(avoid) {
 // Ports the harness always chooses itself, so that test files never collide on a default
 // (the P2P signaling server would otherwise bind 3000/3001 in every file). A test can ask for a
 // free port with the value 'auto' (e.g. serverEnv: {WEIR_RTC_SIGNALINGSSLPORT: 'auto'}).
-const TCP_AUTO_PORTS = ['WEIR_RTC_SIGNALINGPORT', 'WEIR_RTC_SIGNALINGSSLPORT'];
+const TCP_AUTO_PORTS = ['WEIR_RTC_SIGNALINGPORT', 'WEIR_RTC_SIGNALINGSSLPORT', 'WEIR_HTTP_SSLPORT'];
 const UDP_TCP_AUTO_PORTS = ['WEIR_RTC_ICEPORT', 'WEIR_RTC_ICETCPPORT'];
 
 async function resolveAutoPorts(env, taken) {
@@ -262,6 +262,8 @@ export async function startServer(name, extraEnv = {}) {
     WEIR_LOG: process.env.WEIR_LOG || 'info',
     WEIR_RTC_SIGNALINGPORT: 'auto',
     WEIR_RTC_SIGNALINGSSLPORT: '0',
+    // HTTPS only when a test asks for it (WEIR_HTTP_SSLPORT: 'auto' -> `server.sslPort`).
+    WEIR_HTTP_SSLPORT: '0',
     // The embedded STUN/TURN server: one free port for UDP and TCP (`server.icePort`).
     WEIR_RTC_ICEPORT: 'auto',
     WEIR_RTC_ICETCPPORT: 'auto',
@@ -271,6 +273,7 @@ export async function startServer(name, extraEnv = {}) {
   const srv = new WeirServer({ name, bin: weirBinary(), httpPort, rtcPort, logFile, env });
   srv.signalingPort = Number(env.WEIR_RTC_SIGNALINGPORT) || null;
   srv.signalingSslPort = Number(env.WEIR_RTC_SIGNALINGSSLPORT) || null;
+  srv.sslPort = Number(env.WEIR_HTTP_SSLPORT) || null;
   srv.icePort = Number(env.WEIR_RTC_ICEPORT) || null;
   srv.iceTcpPort = Number(env.WEIR_RTC_ICETCPPORT) || null;
   await srv.start();
