@@ -16,7 +16,7 @@ U=(--whip 'http://127.0.0.1:38080/whip/{app}/{stream}' --whep 'http://127.0.0.1:
 run() { # label bin probe args...
   local label=$1 bin=$2 probe=$3; shift 3
   WEIR_HTTP_PORT=38080 WEIR_RTC_PORT=38000 WEIR_RTC_TCPPORT=38000 WEIR_RTC_EXTERNIP=127.0.0.1 \
-    WEIR_RTC_SIGNALINGPORT=0 WEIR_RTC_SIGNALINGSSLPORT=0 WEIR_RTC_ICEPORT=0 WEIR_RTC_ICETCPPORT=0 \
+    WEIR_RTC_SIGNALINGPORT=0 WEIR_RTC_SIGNALINGSSLPORT=0 WEIR_HTTP_SSLPORT=0 WEIR_RTC_ICEPORT=0 WEIR_RTC_ICETCPPORT=0 \
     WEIR_API_SECRET=bench WEIR_LOG=warn taskset -c 0 "$bin" > /tmp/bench-ab-server.log 2>&1 &
   local pid=$! cpid=
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:38080/ && break; sleep 0.2; done

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { e2eFile } from './lib/harness.mjs';
+import { sample, scrape } from './lib/prom.mjs';
 import { runPy } from './lib/py.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -142,6 +143,17 @@ for (const transport of ['udp', 'tcp']) {
     assert.equal(r.last.a_to_b, r.last.sent, `a -> b: ${JSON.stringify(r.last)}`);
     assert.equal(r.last.b_to_a, r.last.sent, `b -> a: ${JSON.stringify(r.last)}`);
     ctx.log(t, `aioice ${transport}`, { selected, a_to_b: r.last.a_to_b, b_to_a: r.last.b_to_a, attempts: r.last.attempts });
+    // The relayed traffic shows in /metrics (Prometheus text, parsed by prometheus_client).
+    const m = await scrape(ctx.server);
+    assert.equal(m.status, 200, m.text.slice(0, 300));
+    const relayed = {
+      allocations: sample(m.families, 'weir_turn_allocations_total'),
+      to_peer: sample(m.families, 'weir_turn_relayed_bytes_total', { direction: 'to_peer' }),
+      to_client: sample(m.families, 'weir_turn_relayed_bytes_total', { direction: 'to_client' }),
+    };
+    ctx.log(t, `metrics after aioice ${transport}`, relayed);
+    assert.ok(relayed.allocations >= 2, `two allocations counted: ${JSON.stringify(relayed)}`);
+    assert.ok(relayed.to_peer > 0 && relayed.to_client > 0, `relayed bytes counted: ${JSON.stringify(relayed)}`);
   });
 }
 

@@ -75,6 +75,7 @@ fn start_weir_with(env: &[(&str, &str)]) -> Option<Running> {
         .env("WEIR_RTC_EXTERNIP", "127.0.0.1")
         .env("WEIR_RTC_SIGNALINGPORT", "0")
         .env("WEIR_RTC_SIGNALINGSSLPORT", "0")
+        .env("WEIR_HTTP_SSLPORT", "0")
         .env("WEIR_RTC_ICEPORT", "0")
         .env("WEIR_RTC_ICETCPPORT", "0")
         .env("WEIR_LOG", "warn")

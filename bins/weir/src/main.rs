@@ -25,7 +25,8 @@ OPTIONS:
     -V, --version        print the version
 
 Every key can be overridden by WEIR_<SECTION>_<KEY>, e.g. WEIR_RTC_PORT=9000.
-Log filter: WEIR_LOG (e.g. WEIR_LOG=debug or WEIR_LOG=info,weir_rtc=debug).";
+Log filter: WEIR_LOG (e.g. WEIR_LOG=debug or WEIR_LOG=info,weir_rtc=debug).
+Log format: WEIR_LOG_FORMAT=json for one JSON object per line (default: text).";
 
 struct Args {
     config: Option<PathBuf>,
@@ -169,11 +170,42 @@ fn ice_server_links(c: &Config) -> weir_http::IceServers {
     })
 }
 
+/// The TURN server's counters for `/metrics` (weir-http may not import weir-turn).
+fn turn_metrics(turn: weir_turn::TurnStatsSource) -> weir_http::prometheus::MetricsRefresh {
+    Arc::new(move || {
+        let s = turn.stats();
+        let c = &s.core;
+        metrics::gauge!("weir_turn_allocations_active").set(c.allocations as f64);
+        metrics::counter!("weir_turn_allocations_total").absolute(c.allocations_total);
+        metrics::counter!("weir_turn_relayed_bytes_total", "direction" => "to_peer").absolute(c.to_peer_bytes);
+        metrics::counter!("weir_turn_relayed_bytes_total", "direction" => "to_client").absolute(c.to_client_bytes);
+        metrics::counter!("weir_turn_relayed_packets_total", "direction" => "to_peer").absolute(c.to_peer_packets);
+        metrics::counter!("weir_turn_relayed_packets_total", "direction" => "to_client").absolute(c.to_client_packets);
+        metrics::counter!("weir_turn_refusals_total").absolute(c.refusals);
+        for (reason, n) in [
+            ("bandwidth", c.dropped_bandwidth),
+            ("no_permission", c.dropped_no_permission),
+            ("invalid", c.dropped_invalid),
+            ("udp_send", s.udp_send_dropped),
+            ("tcp_queue", s.tcp_queue_dropped),
+        ] {
+            metrics::counter!("weir_turn_dropped_packets_total", "reason" => reason).absolute(n);
+        }
+        metrics::gauge!("weir_turn_tcp_connections").set(s.tcp_connections as f64);
+    })
+}
+
 fn main() -> Result<()> {
     let Some(args) = parse_args()? else { return Ok(()) };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,str0m=warn,dimpl=warn,is=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    match std::env::var("WEIR_LOG_FORMAT").as_deref() {
+        // One JSON object per event (timestamp, level, fields incl. session and stream, spans)
+        // for log shippers.
+        Ok("json") => tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).init(),
+        Ok("text") | Err(_) => tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init(),
+        Ok(other) => anyhow::bail!("WEIR_LOG_FORMAT={other:?}: expected json or text"),
+    }
 
     let loaded = weir_config::load(args.config.as_deref()).context("loading the configuration")?;
     if args.dump {
@@ -226,6 +258,10 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     if config.rtc.protocol == weir_config::CandidateProtocol::Udp && config.rtc.port == 0 {
         bail!("[rtc] protocol=udp needs the UDP media port: set [rtc] port");
     }
+    if config.metrics.enable {
+        // Before anything records (hook latencies): the `metrics` macros are no-ops until then.
+        weir_http::prometheus::install_recorder();
+    }
     let engine = Engine::start(engine_config(&config)?).context("starting the media engine")?;
     let http_addr = SocketAddr::new(
         config.http.ip.parse().with_context(|| format!("[http] ip {:?}", config.http.ip))?,
@@ -252,6 +288,7 @@ async fn serve(config: Arc<Config>) -> Result<()> {
         ice_servers: ice_server_links(&config),
         started: Instant::now(),
         rooms: Some(signaling.clone()),
+        metrics_refresh: _turn.as_ref().map(|t| turn_metrics(t.stats_source())),
     };
     let listener = weir_net::bind_tcp(http_addr).with_context(|| format!("binding the HTTP port {http_addr}"))?;
     let http_local = listener.local_addr().unwrap_or(http_addr);

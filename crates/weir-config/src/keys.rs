@@ -19,7 +19,7 @@ pub(crate) struct Key {
 }
 
 /// The sections Weir reads, in file order.
-pub(crate) const SECTIONS: &[&str] = &["api", "http", "general", "protocol", "rtc", "hook"];
+pub(crate) const SECTIONS: &[&str] = &["api", "http", "general", "protocol", "rtc", "hook", "metrics"];
 
 macro_rules! key {
     ($section:ident . $name:literal => $field:ident, $parse:expr, $show:expr) => {
@@ -118,6 +118,8 @@ pub(crate) const KEYS: &[Key] = &[
     key!(hook."timeoutSec" => timeout_sec, |v| int::<u64>(v, 1, MAX_SEC), show_num),
     key!(hook."retry" => retry, |v| int::<u32>(v, 0, 100), show_num),
     key!(hook."retry_delay" => retry_delay, seconds_f64, show_f64),
+    key!(metrics."enable" => enable, boolean, show_bool),
+    key!(metrics."secret" => secret, text, show_text),
 ];
 
 /// ZLMediaKit sections Weir does not implement at all.

@@ -108,6 +108,16 @@ pub struct HookConfig {
     pub retry_delay: f64,
 }
 
+/// `[metrics]`: Prometheus text exposition at `GET /metrics` on the HTTP/HTTPS ports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// `enable`: serve `/metrics` (404 when off).
+    pub enable: bool,
+    /// `secret`: when set, scrapers send `Authorization: Bearer <secret>` (or `?secret=`);
+    /// `http.allow_ip_range` applies either way.
+    pub secret: String,
+}
+
 /// `[protocol]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProtocolConfig {
@@ -259,6 +269,7 @@ pub struct Config {
     pub protocol: ProtocolConfig,
     pub rtc: RtcConfig,
     pub hook: HookConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -354,6 +365,10 @@ impl Config {
                 timeout_sec: 0,
                 retry: 0,
                 retry_delay: 0.0,
+            },
+            metrics: MetricsConfig {
+                enable: false,
+                secret: String::new(),
             },
         }
     }

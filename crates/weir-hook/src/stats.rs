@@ -1,5 +1,5 @@
 //! Counters per hook: calls, refusals, failures, latency (total and max ms), read by
-//! `/api/v1/server` (and later a Prometheus exporter).
+//! `/api/v1/server` and `/metrics` (which also gets the latency histogram recorded here).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -65,6 +65,8 @@ impl Stats {
         o.calls.fetch_add(1, Ordering::Relaxed);
         o.total_ms.fetch_add(ms, Ordering::Relaxed);
         o.max_ms.fetch_max(ms, Ordering::Relaxed);
+        // `/metrics` latency histogram (a no-op until the binary installs the recorder).
+        metrics::histogram!("weir_hook_duration_seconds", "hook" => kind.name()).record(took.as_secs_f64());
         match res {
             Ok(_) => {}
             Err(HookError::Refused { .. }) => {

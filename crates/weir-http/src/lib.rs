@@ -23,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod candidates;
+pub mod prometheus;
 
 mod api;
 mod demo;
@@ -67,6 +68,9 @@ pub struct HttpState {
     /// Rooms of the P2P signaling server (`/index/api/listWebrtcRooms`); `None`: no signaling
     /// server, the list is empty.
     pub rooms: Option<Arc<dyn weir_core::RoomDirectory>>,
+    /// Run at every `/metrics` scrape to copy counters of parts this crate does not know (the
+    /// binary's TURN server) into the recorder.
+    pub metrics_refresh: Option<prometheus::MetricsRefresh>,
 }
 
 /// Produces the `Link: rel="ice-server"` values for one answer. A function rather than a list so
@@ -308,6 +312,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/sessions/{*id}", get(api::session))
         .route("/api/v1/streams", get(api::streams))
         .route("/api/v1/server", get(api::server))
+        .route("/metrics", get(prometheus::metrics))
         .route("/api/v1/testsrc", get(streams_api::list))
         .route("/api/v1/testsrc/{app}/{*stream}", post(streams_api::start).delete(streams_api::stop))
         .route("/api/v1/probe/{app}/{*stream}", get(streams_api::probe))

@@ -194,6 +194,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
         ]),
         started: Instant::now(),
         rooms: Some(rooms.clone()),
+        metrics_refresh: None,
     };
     App { router: router(state), fake, hub, rooms }
 }

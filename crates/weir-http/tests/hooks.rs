@@ -145,6 +145,7 @@ fn app(base: &str, edit: impl FnOnce(&mut Config)) -> App {
         ice_servers: weir_http::static_ice_servers(Vec::new()),
         started: Instant::now(),
         rooms: None,
+        metrics_refresh: None,
     };
     App { router: router(state), fake, directory }
 }
@@ -205,6 +206,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn publish_and_play_allowed_and_denied_in_every_dialect() {
+    // The process-wide recorder before any hook runs, so that their latencies are recorded.
+    assert!(weir_http::prometheus::install_recorder().is_some());
     let (b, base) = backend().await;
     let a = app(&base, |_| {});
 
@@ -265,6 +268,19 @@ async fn publish_and_play_allowed_and_denied_in_every_dialect() {
     assert_eq!((h["on_publish"]["calls"].as_u64(), h["on_publish"]["refused"].as_u64()), (Some(6), Some(4)));
     assert_eq!(h["on_play"]["refused"], 2);
     assert_eq!(h["on_publish"]["failed"], 0);
+
+    // /metrics: the latency histogram and the outcomes (other tests of this binary share the
+    // process-wide recorder, hence at-least counts).
+    let m = send(&a.router, Method::GET, "/metrics", "text/plain", "").await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    let count = |name: &str| {
+        m.body
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse::<f64>().ok()))
+    };
+    assert!(count("weir_hook_duration_seconds_count{hook=\"on_publish\"}").is_some_and(|n| n >= 6.0), "{}", m.body);
+    assert!(m.body.contains("weir_hook_duration_seconds_bucket{hook=\"on_play\",le=\"0.005\"}"), "{}", m.body);
+    assert!(m.body.contains("weir_hook_requests_total{hook=\"on_publish\",outcome=\"refused\"}"), "{}", m.body);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use weir_core::SessionKind;
 use weir_stream::{Directory, Hub, HubConfig, HubEffect, StreamId};
 
-use crate::counters::EngineCounters;
+use crate::counters::{EngineCounters, LoopTime, MediaTotals, Quality};
 use crate::echo::{echo_keyframe_request, echo_rtp};
 use crate::net::{Net, ReceivedBatch, Sockets};
 use crate::peer::{Role, Session, Taken, ThreadOut, Timers, Work};
@@ -65,6 +65,19 @@ pub(crate) struct Shard {
     /// Sessions closed since memory was last handed back to the OS (`release_freed_memory`).
     closed_since_trim: usize,
     last_trim: Instant,
+    /// Counters that ended sessions left behind (`/metrics` totals).
+    closed_totals: MediaTotals,
+    loop_time: LoopTime,
+}
+
+/// What woke the engine loop.
+enum Wake {
+    Command(Option<Command>),
+    Udp(bool),
+    Tcp(TcpEvent),
+    Ports,
+    Timer,
+    Housekeeping,
 }
 
 /// What the engine thread starts with.
@@ -142,6 +155,8 @@ impl Shard {
             ingress_pooled: 0,
             closed_since_trim: 0,
             last_trim: Instant::now(),
+            closed_totals: MediaTotals::default(),
+            loop_time: LoopTime::default(),
         })
     }
 
@@ -168,34 +183,41 @@ impl Shard {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let deadline = self.replay_deadline().map_or(deadline, |r| r.min(deadline));
             let has_udp = self.net.udp.is_some();
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
-                cmd = commands.recv() => match cmd {
-                    Some(cmd) => self.handle_command(cmd),
-                    None => break,
-                },
+                cmd = commands.recv() => Wake::Command(cmd),
                 ready = async {
                     match &self.net.udp {
                         Some(u) => u.readable().await,
                         None => std::future::pending().await,
                     }
-                }, if has_udp => {
-                    if ready.is_ok() {
+                }, if has_udp => Wake::Udp(ready.is_ok()),
+                Some(ev) = tcp_rx.recv() => Wake::Tcp(ev),
+                _ = ports.notified() => Wake::Ports,
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+                _ = housekeeping.tick() => Wake::Housekeeping,
+            };
+            // The turn's working time starts here (for `/metrics`: two clock reads per turn,
+            // not per packet).
+            let woke = Instant::now();
+            match wake {
+                Wake::Command(Some(cmd)) => self.handle_command(cmd),
+                Wake::Command(None) => break,
+                Wake::Udp(ready) => {
+                    if ready {
                         self.read_udp(&mut received);
                     }
                 }
-                Some(ev) = tcp_rx.recv() => self.handle_tcp_event(ev),
-                _ = ports.notified() => {
-                    let now = Instant::now();
-                    self.hub.poll_foreign(now);
-                    self.process_work(now);
+                Wake::Tcp(ev) => self.handle_tcp_event(ev),
+                Wake::Ports => {
+                    self.hub.poll_foreign(woke);
+                    self.process_work(woke);
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    let now = Instant::now();
-                    self.handle_timers(now);
-                    self.continue_replays(now);
+                Wake::Timer => {
+                    self.handle_timers(woke);
+                    self.continue_replays(woke);
                 }
-                _ = housekeeping.tick() => self.housekeeping(Instant::now()),
+                Wake::Housekeeping => self.housekeeping(woke),
             }
             // Replays are continued on their tick whatever woke the loop (a busy socket can keep
             // the timer branch from being taken).
@@ -203,6 +225,10 @@ impl Shard {
             self.send_written_media();
             self.net.flush();
             self.hub.wake_sinks();
+            let took = woke.elapsed();
+            self.loop_time.turns += 1;
+            self.loop_time.busy += took;
+            self.loop_time.max_turn = self.loop_time.max_turn.max(took);
         }
         info!("media engine stopped");
     }
@@ -333,7 +359,11 @@ impl Shard {
         );
         let timeout = self.cfg.timeout;
         let from_media = self.cfg.consent_from_authenticated_media;
+        let mut totals = self.closed_totals;
+        let mut quality = Quality::default();
         for s in self.sessions.iter() {
+            totals.add_session(s);
+            quality.add_session(s);
             if !s.rtc.is_alive() {
                 self.work
                     .push_back(Work::Close(s.handle, "peer connection closed"));
@@ -342,6 +372,9 @@ impl Shard {
                     .push_back(Work::Close(s.handle, "no consent within timeoutSec"));
             }
         }
+        let threads = self.pool.as_ref().map_or(0, |p| p.current_num_threads());
+        self.counters.publish_media(&totals, &quality, &self.loop_time, threads);
+        self.loop_time.max_turn = Duration::ZERO;
         // DataChannel queues normally refill on BufferedAmountLow; this catches any missed one.
         let Shard {
             sessions,
@@ -464,6 +497,7 @@ impl Shard {
             return;
         };
         self.closed_since_trim += 1;
+        self.closed_totals.close(&sess);
         sess.rtc.disconnect();
         for &(tcp, addr) in &sess.addrs {
             if tcp {

@@ -51,6 +51,6 @@ mod tests;
 
 pub use auth::{rest_password, rest_username};
 pub use filter::{parse_ip_ranges, IpRange};
-pub use net::{start, TurnConfig, TurnHandle, TurnStats};
+pub use net::{start, TurnConfig, TurnHandle, TurnStats, TurnStatsSource};
 pub use server::{FiveTuple, Output, Server, ServerConfig, Stats, Transport};
 pub use stun::binding_response;

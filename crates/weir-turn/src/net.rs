@@ -128,6 +128,29 @@ pub struct TurnStats {
     pub relay_sockets: usize,
 }
 
+/// Reads a server's counters; see [`TurnHandle::stats_source`].
+#[derive(Clone)]
+pub struct TurnStatsSource {
+    shared: Arc<Shared>,
+}
+
+impl TurnStatsSource {
+    pub fn stats(&self) -> TurnStats {
+        stats_of(&self.shared)
+    }
+}
+
+fn stats_of(shared: &Shared) -> TurnStats {
+    let st = shared.state.lock();
+    TurnStats {
+        core: st.core.stats(),
+        udp_send_dropped: shared.stats.udp_send_dropped.load(Ordering::Relaxed),
+        tcp_queue_dropped: shared.stats.tcp_queue_dropped.load(Ordering::Relaxed),
+        tcp_connections: st.tcp.len(),
+        relay_sockets: st.relays.len(),
+    }
+}
+
 impl TurnHandle {
     /// The bound UDP listener addresses (first: `listen_ip`).
     pub fn udp_addrs(&self) -> &[SocketAddr] {
@@ -148,14 +171,13 @@ impl TurnHandle {
     }
 
     pub fn stats(&self) -> TurnStats {
-        let st = self.shared.state.lock();
-        TurnStats {
-            core: st.core.stats(),
-            udp_send_dropped: self.shared.stats.udp_send_dropped.load(Ordering::Relaxed),
-            tcp_queue_dropped: self.shared.stats.tcp_queue_dropped.load(Ordering::Relaxed),
-            tcp_connections: st.tcp.len(),
-            relay_sockets: st.relays.len(),
-        }
+        stats_of(&self.shared)
+    }
+
+    /// A cloneable reader of these counters (for `/metrics`). It does not keep the server
+    /// running: dropping this handle still stops it.
+    pub fn stats_source(&self) -> TurnStatsSource {
+        TurnStatsSource { shared: self.shared.clone() }
     }
 
     /// Stops the server (the same as dropping the handle).
