@@ -292,7 +292,7 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     };
     let listener = weir_net::bind_tcp(http_addr).with_context(|| format!("binding the HTTP port {http_addr}"))?;
     let http_local = listener.local_addr().unwrap_or(http_addr);
-    let router = weir_http::router(state);
+    let (router, http_handle) = weir_http::router_and_handle(state);
     let https = match config.http.ssl_port {
         0 => None,
         port => Some(start_https(&config, SocketAddr::new(http_addr.ip(), port), router.clone()).await?),
@@ -310,12 +310,78 @@ async fn serve(config: Arc<Config>) -> Result<()> {
         warn!("[rtc] externIP is empty: candidates come from the request's Host or the interface addresses");
     }
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            info!("shutting down");
-        })
-        .await
-        .context("HTTP server")?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let signal = tokio::select! {
+        s = shutdown_signal() => s,
+        // The HTTP server ended by itself: an error (the port is gone).
+        r = &mut http => {
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e).context("HTTP server"),
+                Err(e) => Err(e).context("HTTP server task"),
+            };
+        }
+    };
+    shutdown(signal, &engine, &http_handle, stop_tx, http).await;
     Ok(())
+}
+
+/// Waits for SIGTERM (systemd, docker stop, kill) or SIGINT (Ctrl-C); returns its name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(e) => {
+            warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+/// The graceful stop, bounded by `SHUTDOWN_*` (well inside systemd's TimeoutStopSec): the HTTP
+/// listener stops accepting and finishes its requests, every WebRTC session is ended with an
+/// RTCP BYE and a DTLS close_notify (players and publishers see `closed` at once), the hooks
+/// those ends trigger (`on_stream_changed` regist=false, `on_flow_report`) are waited for.
+async fn shutdown(
+    signal: &'static str,
+    engine: &Engine,
+    http_handle: &weir_http::HttpHandle,
+    stop_http: tokio::sync::watch::Sender<bool>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    use weir_core::SessionService;
+    const SHUTDOWN_HOOKS: Duration = Duration::from_secs(2);
+    const SHUTDOWN_HTTP: Duration = Duration::from_secs(2);
+    let t0 = Instant::now();
+    info!(signal, "shutting down: ending sessions, draining HTTP, telling hooks");
+    let _ = stop_http.send(true);
+    let sessions = engine.list().await;
+    for s in &sessions {
+        if let Err(e) = engine.delete(&s.id, None).await {
+            tracing::debug!(session = %s.id, error = %e, "already gone at shutdown");
+        }
+    }
+    // One more round trip: the engine sends a turn's datagrams (the close_notify alerts of the
+    // last deletes) at the end of that turn, after it answered the command.
+    let _ = engine.list().await;
+    let hooks_quiet = http_handle.hooks_quiet(SHUTDOWN_HOOKS).await;
+    let http_drained = matches!(tokio::time::timeout(SHUTDOWN_HTTP, http).await, Ok(Ok(Ok(()))));
+    info!(
+        sessions_closed = sessions.len(),
+        hooks_quiet,
+        http_drained,
+        took_ms = t0.elapsed().as_millis() as u64,
+        "stopped"
+    );
 }

@@ -109,6 +109,10 @@ fn expected_defaults() -> Config {
             retry: 1,
             retry_delay: 3.0,
         },
+        metrics: MetricsConfig {
+            enable: true,
+            secret: "".into(),
+        },
     }
 }
 

@@ -126,6 +126,11 @@ impl Hooks {
         }))
     }
 
+    /// Lifecycle hook calls under way now.
+    pub fn in_flight(&self) -> usize {
+        MAX_INFLIGHT - self.inflight.available_permits()
+    }
+
     pub fn settings(&self) -> &HookSettings {
         &self.cfg
     }

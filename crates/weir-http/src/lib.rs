@@ -261,6 +261,41 @@ fn make_etag(id: &str, generation: u32) -> String {
 /// With `[hook] enable=1` it subscribes to the directory's stream events and starts the hook
 /// task, so it must be called inside a tokio runtime then.
 pub fn router(state: HttpState) -> Router {
+    router_and_handle(state).0
+}
+
+/// What the binary keeps of the HTTP front for a graceful shutdown.
+pub struct HttpHandle {
+    hooks: Option<Arc<weir_hook::Hooks>>,
+}
+
+impl HttpHandle {
+    /// Waits (at most `max`) until no web hook call is in flight, so that the `on_stream_changed`
+    /// / `on_flow_report` calls of the sessions a shutdown just ended reach the backend. True when
+    /// quiet (or hooks are off).
+    pub async fn hooks_quiet(&self, max: std::time::Duration) -> bool {
+        let Some(h) = &self.hooks else { return true };
+        let deadline = tokio::time::Instant::now() + max;
+        // Quiet twice in a row: events still queued between the directory and the hook
+        // consumer become calls within a poll.
+        let mut quiet_polls = 0;
+        while tokio::time::Instant::now() < deadline {
+            if h.in_flight() == 0 {
+                quiet_polls += 1;
+                if quiet_polls >= 2 {
+                    return true;
+                }
+            } else {
+                quiet_polls = 0;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+/// [`router`] and the handle the binary uses at shutdown.
+pub fn router_and_handle(state: HttpState) -> (Router, HttpHandle) {
     let hooks = weir_hook::HookSettings::from_config(&state.config).and_then(|s| match weir_hook::Hooks::new(s) {
         Ok(h) => Some(h),
         Err(e) => {
@@ -289,7 +324,7 @@ pub fn router(state: HttpState) -> Router {
     });
 
     let srs_whip = || post(srs::whip).delete(srs::delete);
-    Router::new()
+    let router = Router::new()
         // RFC 9725
         .route("/whip/{app}/{*stream}", post(whip::publish))
         .route("/whep/{app}/{*stream}", post(whip::play))
@@ -327,7 +362,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/favicon.ico", get(demo::favicon))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(inner.clone(), cors))
-        .with_state(inner)
+        .with_state(inner.clone());
+    (router, HttpHandle { hooks: inner.hooks.clone() })
 }
 
 /// Unmatched paths: ZLMediaKit API names are matched case-insensitively here.

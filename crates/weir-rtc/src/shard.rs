@@ -493,6 +493,14 @@ impl Shard {
     /// Ends a session: its `Rtc` is dropped, its ufrags and addresses route nowhere, and its
     /// stream forgets it (a publisher that leaves orphans or ends its stream, `weir-stream`).
     pub(crate) fn close_session(&mut self, id: SessionId, reason: &'static str, now: Instant) {
+        // Tell the peer before forgetting it: str0m's close queues an RTCP BYE (RFC 3550 §6.6)
+        // and a DTLS close_notify alert (RFC 6347 §4.1, RFC 5246 §7.2.1), sent by this drain,
+        // so a browser shows `closed` at once instead of waiting for its consent checks to fail.
+        if let Some((sess, mut out)) = self.session_out(id) {
+            if sess.rtc.is_alive() && sess.rtc.close().is_ok() {
+                sess.drain(now, &mut out);
+            }
+        }
         let Some(mut sess) = self.sessions.remove(id) else {
             return;
         };

@@ -1,0 +1,102 @@
+// Ending sessions tells the peer: an RTCP BYE and a DTLS close_notify, so Chromium's DTLS
+// transport is `closed` at once (not after its consent checks fail). SIGTERM stops the server
+// gracefully: every publisher and player gets that close_notify, the hooks are told the stream
+// left, and the process exits 0 within a bounded time.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import { closePages, deleteOk } from './lib/checks.mjs';
+import { e2eFile } from './lib/harness.mjs';
+import { startServer } from './lib/server.mjs';
+import { sleep, streamName, waitFor } from './lib/util.mjs';
+
+const ctx = e2eFile('shutdown');
+
+// Chromium reports a peer's close_notify as dtlsState 'closed'; its consent failure would take
+// ~30 s (and show 'failed'), so 3 s separates the two.
+const CLOSE_NOTIFY_MS = 3000;
+
+async function publisher(pages, s, stream) {
+  const pub = await ctx.browser.newPage('pub', s.base);
+  pages.push(pub);
+  const p = await pub.publish({ url: s.url(`/whip/live/${stream}`), codec: 'H264', signaling: 'whip', name: 'pub' });
+  await pub.waitStats('pub', (x) => x.connectionState === 'connected' && x.outVideo && x.outVideo.framesEncoded > 0, 20000, 'publisher sending');
+  return { page: pub, signal: p };
+}
+
+async function player(pages, s, stream) {
+  const page = await ctx.browser.newPage('play', s.base);
+  pages.push(page);
+  const p = await page.play({ url: s.url(`/whep/live/${stream}`), signaling: 'whep', name: 'play' });
+  await page.waitDecoding('play', 10, 25000);
+  return { page, signal: p };
+}
+
+ctx.test('DELETE of a WHEP session: the player sees close_notify (dtlsState closed) at once', { timeout: 60000 }, async (t) => {
+  const s = ctx.server;
+  const stream = streamName('bye');
+  const pages = [];
+  try {
+    await publisher(pages, s, stream);
+    const play = await player(pages, s, stream);
+    const t0 = Date.now();
+    await deleteOk(s, play.signal.location, 'player');
+    const st = await play.page.waitStats('play', (x) => x.dtlsState === 'closed', CLOSE_NOTIFY_MS, 'player DTLS closed by the server');
+    ctx.log(t, 'player closed', { ms: Date.now() - t0, dtls: st.dtlsState, connection: st.connectionState });
+  } finally {
+    await closePages(pages);
+  }
+});
+
+ctx.test('SIGTERM: publisher and player get close_notify, on_stream_changed regist=false is told, exit 0 within 5 s', { timeout: 90000 }, async (t) => {
+  const calls = [];
+  const backend = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (c) => { data += c; });
+    req.on('end', () => {
+      let body = {};
+      try { body = JSON.parse(data); } catch { /* kept as {} */ }
+      calls.push({ hook: req.url.slice(1), body, at: Date.now() });
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"code":0,"msg":"success"}');
+    });
+  });
+  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+  const hookBase = `http://127.0.0.1:${backend.address().port}`;
+  const s = await startServer('shutdown-sigterm', {
+    WEIR_HOOK_ENABLE: '1',
+    WEIR_HOOK_ON_STREAM_CHANGED: `${hookBase}/on_stream_changed`,
+    WEIR_HOOK_ON_FLOW_REPORT: `${hookBase}/on_flow_report`,
+    WEIR_GENERAL_FLOWTHRESHOLD: '0',
+  });
+  const stream = streamName('term');
+  const pages = [];
+  try {
+    const pub = await publisher(pages, s, stream);
+    const play = await player(pages, s, stream);
+    await waitFor(() => calls.some((c) => c.hook === 'on_stream_changed' && c.body.regist === true && c.body.stream === stream), 5000, { what: 'regist=true told' });
+    const exited = new Promise((r) => s.proc.once('exit', (code, signal) => r({ code, signal, at: Date.now() })));
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    const exit = await Promise.race([exited, sleep(5000).then(() => null)]);
+    assert.ok(exit, 'the server exited within 5 s of SIGTERM');
+    assert.equal(exit.code, 0, `exit status ${JSON.stringify(exit)}`);
+    for (const [who, page] of [['pub', pub.page], ['play', play.page]]) {
+      const st = await page.waitStats(who, (x) => x.dtlsState === 'closed', CLOSE_NOTIFY_MS, `${who} DTLS closed by the server`);
+      assert.equal(st.dtlsState, 'closed');
+    }
+    const gone = calls.find((c) => c.hook === 'on_stream_changed' && c.body.regist === false && c.body.stream === stream);
+    assert.ok(gone && gone.at <= exit.at, `on_stream_changed regist=false reached the backend before exit: ${JSON.stringify(calls.map((c) => [c.hook, c.body.regist]))}`);
+    const flows = calls.filter((c) => c.hook === 'on_flow_report' && c.body.stream === stream);
+    assert.equal(flows.length, 2, `on_flow_report for publisher and player: ${flows.length}`);
+    const log = fs.readFileSync(s.logFile, 'utf8');
+    assert.match(log, /shutting down: ending sessions/);
+    const stopped = log.split('\n').find((l) => l.includes(' stopped'));
+    assert.ok(stopped && /sessions_closed=2/.test(stopped) && /hooks_quiet=true/.test(stopped), `stop line: ${stopped}`);
+    ctx.log(t, 'sigterm', { exit_ms: exit.at - t0, stopped });
+  } finally {
+    await closePages(pages);
+    await s.stop();
+    backend.close();
+  }
+});
