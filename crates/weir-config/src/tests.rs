@@ -251,7 +251,6 @@ fn zlmediakit_style_file_loads_with_warnings_only() {
         "[api] snapRoot is not supported yet, ignored (line 4)",
         "[protocol] modify_stamp is not supported yet",
         "[general] listen_ip is not supported yet, ignored (line 14); Weir uses [http] ip and [rtc] ip",
-        "[http] sslport is not supported yet",
         "[http] notFound is not supported yet",
         "[rtc] rembBitRate is not supported yet",
         "section [ffmpeg] is not supported yet, ignored with its keys bin, cmd (line 5)",
@@ -262,7 +261,7 @@ fn zlmediakit_style_file_loads_with_warnings_only() {
     ] {
         assert!(w.contains(expected), "missing {expected:?} in:\n{w}");
     }
-    assert_eq!(loaded.warnings.len(), 11, "{w}");
+    assert_eq!(loaded.warnings.len(), 10, "{w}");
 }
 
 // ---- warnings ----
@@ -587,12 +586,12 @@ fn round_trip_default() {
 #[test]
 fn round_trip_changed() {
     let ini = "[api]\nsecret=x y z\napiDebug=no\nbearerTokens=live/cam=t1, live/*=t2,*/*=t3\n\
-        [http]\nip=::\nport=0\nallow_cross_domains=0\nmaxReqSize=16777216\ncharSet=gb2312\nallow_ip_range=\n\
+        [http]\nip=0.0.0.0\nport=0\nsslport=1\nsslCert=/s.pem\nsslKey=/sk.pem\nallow_cross_domains=0\nmaxReqSize=16777216\ncharSet=gb2312\nallow_ip_range=\n\
         forwarded_ip_header=X-Real-IP\nkeepAliveSecond=86400\n\
         [general]\nenableVhost=yes\nmaxStreamWaitMS=0\nmediaServerId=id with spaces\nstreamNoneReaderDelayMS=0\nflowThreshold=0\n\
         [protocol]\ncontinue_push_ms=86400000\n\
         [rtc]\nip=192.168.1.2\nport=65535\ntcpPort=0\ntimeoutSec=1\nconsentMode=stun\nexternIP=*,$IP, 2001:db8::1\n\
-        preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ningressMinDatagrams=2\ndirectEgress=0\n\
+        preferredCodecA=\npreferredCodecV=VP8\npreferred_tcp=on\nprotocol=udp\nmaxRtpCacheMS=0\nmaxRtpCacheSize=1\negressThreads=3\negressMinPlayers=1\ningressMinDatagrams=2\ndirectEgress=0\n\
         gopCacheMaxPackets=0\nkeyframeRequestIntervalMS=86400000\nmaxSessions=1000000\necho=0\n\
         datachannel_echo=1\ndatachannel_relay_players=1\ndatachannelMaxMessageSize=1024\ndatachannelBufferBytes=65536\ndatachannelNegotiatedIds=4,40\nsignalingPort=1\nsignalingSslPort=2\nsignalingSslCert=/c.pem\nsignalingSslKey=/k.pem\n\
         signalingPingSec=1\nsignalingTimeoutSec=2\nsignalingMaxMessageSize=1024\nsignalingMaxGuests=1\n\
@@ -601,7 +600,8 @@ fn round_trip_changed() {
         turnRealm=example.org\nturnSecret=s3cret\nturnAllowPeers=127.0.0.1, 10.0.0.0/8\nturnDenyPeers=::1\n\
         turnMaxAllocationsPerUser=0\nturnMaxAllocationsPerIp=1\nturnMaxBitrate=0\n\
         [hook]\nenable=1\non_publish=http://127.0.0.1/p\non_play=https://h/play\non_stream_not_found=http://h/nf\n\
-        on_stream_none_reader=http://h/nr\non_stream_changed=http://h/c\non_flow_report=http://h/f\ntimeoutSec=1\nretry=0\nretry_delay=0.5\n";
+        on_stream_none_reader=http://h/nr\non_stream_changed=http://h/c\non_flow_report=http://h/f\ntimeoutSec=1\nretry=0\nretry_delay=0.5\n\
+        [metrics]\nenable=0\nsecret=m\n";
     let first = ok(ini);
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     let c = first.config;
