@@ -226,7 +226,11 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(async {
+        // Before any listener: SIGHUP (ExecReload in dist/weir.service) must never end the server.
+        weir_net::hold_sighup();
+        serve(config).await
+    })
 }
 
 /// HTTPS on `[http] sslport`: the same router as HTTP, with `sslCert`/`sslKey` (reloaded on

@@ -5,7 +5,8 @@
 //!   dual-stack `[::]` socket (IPV6_V6ONLY off), falling back to `0.0.0.0` where IPv6 is
 //!   unavailable, as the media sockets do.
 //! * [`tls`]: the certificate of a TLS listener (PEM files or a self-signed one made at
-//!   start) and its reload on SIGHUP or when the files change.
+//!   start) and its reload on SIGHUP or when the files change; [`hold_sighup`] keeps SIGHUP
+//!   from ending the process when no certificate file is configured.
 
 pub mod tls;
 
@@ -15,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use axum_server::tls_rustls::RustlsConfig;
-pub use tls::{load_or_generate_tls, watch_reload, TlsError};
+pub use tls::{hold_sighup, load_or_generate_tls, watch_reload, TlsError};
 
 /// Binds a listening TCP socket on `addr` (see the crate documentation for wildcards).
 pub fn bind_tcp(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {

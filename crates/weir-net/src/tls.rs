@@ -69,6 +69,23 @@ pub async fn reload(what: &'static str, config: &RustlsConfig, cert: &str, key: 
     Ok(())
 }
 
+/// Makes SIGHUP harmless to the whole process (`systemctl reload`, `kill -HUP`): its default
+/// action ends a process, and [`watch_reload`] only listens for it while a certificate file pair
+/// is configured. Call once inside the runtime, before anything else can receive the signal;
+/// the [`watch_reload`] tasks still get every SIGHUP.
+pub fn hold_sighup() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: configured TLS certificate files are re-read; the configuration file is not");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "no SIGHUP handler: SIGHUP would end the server"),
+    }
+}
+
 /// How often the certificate files' modification times are compared.
 const POLL: Duration = Duration::from_secs(5);
 
