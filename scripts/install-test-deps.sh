@@ -6,6 +6,7 @@
 #             benchmark; its service is never started)
 #             golang-go golang-github-pion-webrtc.v3-dev (the pion client of pion.test.mjs,
 #             built in GOPATH mode against /usr/share/gocode: no module download)
+#             strace, systemd (systemd-analyze: packaging.test.mjs checks dist/weir.service)
 #   - npm:    tests/e2e/node_modules from tests/e2e/package-lock.json (playwright-core, ws; pinned)
 #   - PyPI:   tests/e2e/.venv from tests/e2e/requirements.txt (aiortc, aiohttp, pinned)
 # Never downloads a browser: Playwright drives Debian's /usr/bin/chromium.
@@ -25,7 +26,7 @@ quiet() {
 }
 
 # 1. Debian packages.
-pkgs=(chromium chromium-driver fonts-liberation ffmpeg python3-venv coturn golang-go golang-github-pion-webrtc.v3-dev)
+pkgs=(chromium chromium-driver fonts-liberation ffmpeg python3-venv coturn golang-go golang-github-pion-webrtc.v3-dev strace systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

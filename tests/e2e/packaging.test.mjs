@@ -282,6 +282,9 @@ test('the binary started like ExecStart answers HTTP, and SIGTERM ends it within
   assert.ok(exit, `weir did not exit within TimeoutStopSec (${TIMEOUT_STOP_MS} ms) + 5 s after ${one('KillSignal')}: systemd would SIGKILL it\n${srv.log()}`);
   assert.ok(ms <= TIMEOUT_STOP_MS, `exit took ${ms} ms > TimeoutStopSec ${TIMEOUT_STOP_MS} ms`);
   assert.ok(cleanForSystemd(exit), `exit ${JSON.stringify(exit)} is a failure for systemd (Restart=on-failure would restart a stopped service)\n${srv.log()}`);
+  // Weir handles SIGTERM itself (graceful shutdown, main.rs): it exits 0 after logging its stop.
+  assert.equal(exit.code, 0, `graceful exit status 0 after SIGTERM: ${JSON.stringify(exit)}\n${srv.log()}`);
+  assert.match(srv.log(), /stopped sessions_closed=0/, 'the graceful stop was logged');
 });
 
 /** Runs ExecReload with $MAINPID replaced, as systemctl reload does. */
