@@ -96,6 +96,9 @@ pub(crate) struct Inner {
     pub(crate) hooks: Option<Arc<weir_hook::Hooks>>,
     /// Numbers the signaling requests for the hooks' `id`.
     request_seq: AtomicU64,
+    /// `getThreadsLoad`: the engine's busy time at the previous call, so the load covers the
+    /// time between calls (the first call: since start).
+    pub(crate) load_sample: Mutex<Option<(Instant, u64)>>,
 }
 
 /// Stream events buffered between the engine and the hook tasks; more are dropped (counted).
@@ -321,6 +324,7 @@ pub fn router_and_handle(state: HttpState) -> (Router, HttpHandle) {
         etags: Mutex::new(HashMap::new()),
         hooks,
         request_seq: AtomicU64::new(1),
+        load_sample: Mutex::new(None),
     });
 
     let srs_whip = || post(srs::whip).delete(srs::delete);

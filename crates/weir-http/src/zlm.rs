@@ -75,6 +75,7 @@ pub(crate) async fn dispatch(inner: Shared, name: &str, req: Request) -> Respons
         "close_stream" => zlm_admin::close_stream(inner, req).await,
         "close_streams" => zlm_admin::close_streams(inner, req).await,
         "getstatistic" => zlm_admin::get_statistic(inner, req).await,
+        "getthreadsload" | "getworkthreadsload" => zlm_admin::get_threads_load(inner, req).await,
         "setserverconfig" => zlm_admin::not_implemented(inner, "setServerConfig", req).await,
         "restartserver" => zlm_admin::not_implemented(inner, "restartServer", req).await,
         _ => util::text(StatusCode::NOT_FOUND, "not found"),

@@ -16,6 +16,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::Value;
 use weir_core::{SessionKind, SessionSummary};
 
 use crate::zlm::{err, json, management_args, normalize_vhost, required_stream_args, schema_matches};
@@ -298,6 +299,26 @@ pub(crate) async fn get_statistic(inner: Shared, req: Request) -> Response {
         RtcPlayer: count(SessionKind::Play),
     };
     json(&inner, &Reply { code: 0, data })
+}
+
+/// `getThreadsLoad` (and `getWorkThreadsLoad`): ZLMediaKit lists its event-poller threads with
+/// `load` (busy percent) and `delay` (ms a posted task waits). Weir's media engine is one
+/// thread: its load is the share of wall time its loop spent working since the previous call
+/// (`engine.loop.busy_ns`, published every 500 ms), its delay the round trip of a command
+/// through its queue measured now.
+pub(crate) async fn get_threads_load(inner: Shared, req: Request) -> Response {
+    if let Err(r) = management_args(&inner, req).await {
+        return r;
+    }
+    let t0 = Instant::now();
+    let _ = inner.st.sessions.list().await;
+    let delay_ms = t0.elapsed().as_millis() as u64;
+    let busy_ns = inner.st.sessions.engine_stats().pointer("/loop/busy_ns").and_then(Value::as_u64).unwrap_or(0);
+    let now = Instant::now();
+    let (since, busy_before) = inner.load_sample.lock().replace((now, busy_ns)).unwrap_or((inner.st.started, 0));
+    let wall_ns = now.saturating_duration_since(since).as_nanos().max(1) as f64;
+    let load = ((busy_ns.saturating_sub(busy_before)) as f64 / wall_ns * 100.0).round().clamp(0.0, 100.0) as u64;
+    json(&inner, &serde_json::json!({"code": 0, "data": [{"load": load, "delay": delay_ms, "name": "weir-media"}]}))
 }
 
 /// `setServerConfig`, `restartServer`: not implemented (README status table).

@@ -1254,7 +1254,7 @@ async fn zlm_broadcast_message() {
 async fn zlm_admin_apis() {
     let a = app();
     // Secret first, for every name.
-    for name in ["version", "getServerConfig", "getAllSession", "kick_session", "kick_sessions", "close_stream", "close_streams", "getStatistic", "setServerConfig", "restartServer"] {
+    for name in ["version", "getServerConfig", "getAllSession", "kick_session", "kick_sessions", "close_stream", "close_streams", "getStatistic", "getThreadsLoad", "setServerConfig", "restartServer"] {
         let r = req(Method::GET, &format!("/index/api/{name}")).send(&a).await;
         assert_eq!(r.json()["code"], -300, "{name} without a secret: {}", r.body);
         let r = req(Method::GET, &format!("/index/api/{name}?secret=bad")).send(&a).await;
@@ -1285,6 +1285,11 @@ async fn zlm_admin_apis() {
     let v = req(Method::GET, &format!("/index/api/getStatistic?secret={SECRET}")).send(&a).await.json();
     assert_eq!(v["data"]["WebRtcTransport"], 2);
     assert_eq!(v["data"]["MediaSource"], 1);
+    let v = req(Method::GET, &format!("/index/api/getThreadsLoad?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], 0, "{v}");
+    let threads = v["data"].as_array().expect("a list of threads");
+    assert_eq!(threads.len(), 1, "{v}");
+    assert!(threads[0]["load"].as_u64().is_some_and(|l| l <= 100) && threads[0]["delay"].is_u64(), "{v}");
 
     // kick_session: ends it; an unknown id: -1.
     let v = req(Method::GET, &format!("/index/api/kick_session?secret={SECRET}&id=s2")).send(&a).await.json();
