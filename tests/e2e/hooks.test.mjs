@@ -1,33 +1,20 @@
 // Web hooks (ZLMediaKit [hook]) with real Chromium: a tiny hook backend in this file decides,
 // Weir asks it before a publish or play and tells it when streams come and go.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { closePages, deleteOk } from './lib/checks.mjs';
 import { e2eFile } from './lib/harness.mjs';
 import { streamName, waitFor } from './lib/util.mjs';
+import { startHookBackend } from './lib/hook_backend.mjs';
 
 // ---- hook backend ----
-const calls = []; // {hook, body}
 const policy = { denyPublish: true };
-const backend = http.createServer((req, res) => {
-  let data = '';
-  req.on('data', (c) => { data += c; });
-  req.on('end', () => {
-    let body = {};
-    try { body = JSON.parse(data); } catch { /* recorded as {} */ }
-    const hook = req.url.replace(/^\//, '');
-    calls.push({ hook, body, at: Date.now() });
-    let answer = { code: 0, msg: 'success' };
-    if (hook === 'on_publish' && policy.denyPublish) answer = { code: -1, msg: 'publish not allowed yet' };
-    if (hook === 'on_play' && /(^|&)deny=1/.test(body.params || '')) answer = { code: -1, msg: 'bad viewer' };
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(answer));
-  });
+const backend = await startHookBackend((hook, body) => {
+  if (hook === 'on_publish' && policy.denyPublish) return { code: -1, msg: 'publish not allowed yet' };
+  if (hook === 'on_play' && /(^|&)deny=1/.test(body.params || '')) return { code: -1, msg: 'bad viewer' };
+  return { code: 0, msg: 'success' };
 });
-await new Promise((r) => backend.listen(0, '127.0.0.1', r));
-backend.unref(); // Weir keeps its hook connections alive; do not hold the test process open.
-const hookBase = `http://127.0.0.1:${backend.address().port}`;
-const of = (hook, stream) => calls.filter((c) => c.hook === hook && (!stream || c.body.stream === stream));
+const { calls, of } = backend;
+const hookBase = backend.base;
 
 const ctx = e2eFile('hooks', {
   serverEnv: {

@@ -4,7 +4,7 @@
 // left, and the process exits 0 within a bounded time.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
+import { startHookBackend } from './lib/hook_backend.mjs';
 import { closePages, deleteOk } from './lib/checks.mjs';
 import { e2eFile } from './lib/harness.mjs';
 import { startServer } from './lib/server.mjs';
@@ -49,20 +49,9 @@ ctx.test('DELETE of a WHEP session: the player sees close_notify (dtlsState clos
 });
 
 ctx.test('SIGTERM: publisher and player get close_notify, on_stream_changed regist=false is told, exit 0 within 5 s', { timeout: 90000 }, async (t) => {
-  const calls = [];
-  const backend = http.createServer((req, res) => {
-    let data = '';
-    req.on('data', (c) => { data += c; });
-    req.on('end', () => {
-      let body = {};
-      try { body = JSON.parse(data); } catch { /* kept as {} */ }
-      calls.push({ hook: req.url.slice(1), body, at: Date.now() });
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end('{"code":0,"msg":"success"}');
-    });
-  });
-  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
-  const hookBase = `http://127.0.0.1:${backend.address().port}`;
+  const backend = await startHookBackend();
+  const { calls } = backend;
+  const hookBase = backend.base;
   const s = await startServer('shutdown-sigterm', {
     WEIR_HOOK_ENABLE: '1',
     WEIR_HOOK_ON_STREAM_CHANGED: `${hookBase}/on_stream_changed`,

@@ -37,12 +37,8 @@ use stats::Stats;
 #[derive(Debug, Clone)]
 pub struct HookSettings {
     pub media_server_id: String,
-    pub on_publish: String,
-    pub on_play: String,
-    pub on_stream_not_found: String,
-    pub on_stream_none_reader: String,
-    pub on_stream_changed: String,
-    pub on_flow_report: String,
+    /// The URL of each hook, by [`HookKind`] (empty: that hook is off).
+    urls: [String; HookKind::ALL.len()],
     pub timeout: Duration,
     pub retry: u32,
     pub retry_delay: Duration,
@@ -57,12 +53,17 @@ impl HookSettings {
         let h = &c.hook;
         h.enable.then(|| HookSettings {
             media_server_id: c.general.media_server_id.clone(),
-            on_publish: h.on_publish.clone(),
-            on_play: h.on_play.clone(),
-            on_stream_not_found: h.on_stream_not_found.clone(),
-            on_stream_none_reader: h.on_stream_none_reader.clone(),
-            on_stream_changed: h.on_stream_changed.clone(),
-            on_flow_report: h.on_flow_report.clone(),
+            urls: HookKind::ALL.map(|kind| {
+                match kind {
+                    HookKind::OnPublish => &h.on_publish,
+                    HookKind::OnPlay => &h.on_play,
+                    HookKind::OnStreamNotFound => &h.on_stream_not_found,
+                    HookKind::OnStreamNoneReader => &h.on_stream_none_reader,
+                    HookKind::OnStreamChanged => &h.on_stream_changed,
+                    HookKind::OnFlowReport => &h.on_flow_report,
+                }
+                .clone()
+            }),
             timeout: Duration::from_secs(h.timeout_sec.max(1)),
             retry: h.retry,
             retry_delay: Duration::from_secs_f64(h.retry_delay.clamp(0.0, 86_400.0)),
@@ -71,15 +72,9 @@ impl HookSettings {
         })
     }
 
+    /// The URL of `kind` (empty when that hook is off).
     fn url(&self, kind: HookKind) -> &str {
-        match kind {
-            HookKind::OnPublish => &self.on_publish,
-            HookKind::OnPlay => &self.on_play,
-            HookKind::OnStreamNotFound => &self.on_stream_not_found,
-            HookKind::OnStreamNoneReader => &self.on_stream_none_reader,
-            HookKind::OnStreamChanged => &self.on_stream_changed,
-            HookKind::OnFlowReport => &self.on_flow_report,
-        }
+        &self.urls[kind.index()]
     }
 }
 

@@ -472,16 +472,23 @@ impl AuthFailure {
 }
 
 /// ZLMediaKit 8.0 `CHECK_SECRET`: IP allow-list, then presence, then equality.
-pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secret: Option<&str>) -> Result<(), AuthFailure> {
+/// The client's address when `http.allow_ip_range` admits it (every management route and
+/// `/metrics` check this first); `IpDenied` otherwise.
+pub(crate) fn client_allowed<B>(inner: &Inner, req: &axum::http::Request<B>) -> Result<Option<std::net::IpAddr>, AuthFailure> {
     let ip = util::client_ip(req, inner.cfg());
     let allowed = match ip {
         Some(ip) => inner.allow.is_empty() || weir_core::net::in_ranges(&inner.allow, ip),
         None => inner.cfg().http.allow_ip_range.trim().is_empty(),
     };
     if !allowed {
-        tracing::warn!(ip = ?ip, path = req.uri().path(), "API access from an address outside http.allow_ip_range");
+        tracing::warn!(ip = ?ip, path = req.uri().path(), "access from an address outside http.allow_ip_range");
         return Err(AuthFailure::IpDenied);
     }
+    Ok(ip)
+}
+
+pub(crate) fn check_secret<B>(inner: &Inner, req: &axum::http::Request<B>, secret: Option<&str>) -> Result<(), AuthFailure> {
+    let ip = client_allowed(inner, req)?;
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return Err(AuthFailure::Missing);
     };

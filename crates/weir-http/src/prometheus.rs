@@ -120,13 +120,7 @@ pub(crate) async fn metrics(State(inner): State<Shared>, req: Request) -> Respon
     if !cfg.metrics.enable {
         return (StatusCode::NOT_FOUND, "metrics are off ([metrics] enable=0)\n").into_response();
     }
-    let ip = util::client_ip(&req, cfg);
-    let allowed = match ip {
-        Some(ip) => inner.allow.is_empty() || weir_core::net::in_ranges(&inner.allow, ip),
-        None => cfg.http.allow_ip_range.trim().is_empty(),
-    };
-    if !allowed {
-        tracing::warn!(ip = ?ip, "/metrics from an address outside http.allow_ip_range");
+    if crate::client_allowed(&inner, &req).is_err() {
         return (StatusCode::FORBIDDEN, "address not allowed (http.allow_ip_range)\n").into_response();
     }
     if !cfg.metrics.secret.is_empty() {
@@ -224,24 +218,18 @@ fn engine(v: &Value) {
         // rate() of it / 1e6 is the engine thread's busy share of one core.
         counter!("weir_engine_busy_microseconds_total").absolute(ns / 1000);
     }
-    let gauges: &[(&str, &str)] = &[
-        ("/loop/max_turn_us", "weir_engine_turn_max_seconds"),
-        ("/media/ingress_loss_max", "weir_ingress_loss_ratio_max"),
-        ("/media/egress_loss_max", "weir_egress_loss_ratio_max"),
-        ("/media/rtt_ms_max", "weir_rtt_seconds_max"),
-        ("/media/rtt_ms_mean", "weir_rtt_seconds_mean"),
-        ("/egress_threads", "weir_egress_pool_threads"),
+    // (JSON path, metric, factor to the metric's unit)
+    let gauges: &[(&str, &str, f64)] = &[
+        ("/loop/max_turn_us", "weir_engine_turn_max_seconds", 1e-6),
+        ("/media/ingress_loss_max", "weir_ingress_loss_ratio_max", 1.0),
+        ("/media/egress_loss_max", "weir_egress_loss_ratio_max", 1.0),
+        ("/media/rtt_ms_max", "weir_rtt_seconds_max", 1e-3),
+        ("/media/rtt_ms_mean", "weir_rtt_seconds_mean", 1e-3),
+        ("/egress_threads", "weir_egress_pool_threads", 1.0),
     ];
-    for &(path, name) in gauges {
+    for &(path, name, factor) in gauges {
         if let Some(x) = f(path) {
-            let scale = if path.ends_with("_us") {
-                1e-6
-            } else if path.contains("rtt_ms") {
-                1e-3
-            } else {
-                1.0
-            };
-            gauge!(name).set(x * scale);
+            gauge!(name).set(x * factor);
         }
     }
 }
