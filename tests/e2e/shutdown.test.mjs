@@ -4,10 +4,12 @@
 // left, and the process exits 0 within a bounded time.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startHookBackend } from './lib/hook_backend.mjs';
 import { closePages, deleteOk } from './lib/checks.mjs';
 import { e2eFile } from './lib/harness.mjs';
-import { startServer } from './lib/server.mjs';
+import { API_SECRET, startServer } from './lib/server.mjs';
 import { sleep, streamName, waitFor } from './lib/util.mjs';
 
 const ctx = e2eFile('shutdown');
@@ -87,5 +89,46 @@ ctx.test('SIGTERM: publisher and player get close_notify, on_stream_changed regi
     await closePages(pages);
     await s.stop();
     backend.close();
+  }
+});
+
+ctx.test('setServerConfig saves to the config file and applies live keys at once; restartServer starts the same process again with them', { timeout: 60000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-restart-'));
+  const file = path.join(dir, 'config.ini');
+  fs.writeFileSync(file, '# operator comment\n[general]\nmediaServerId=before\n');
+  const s = await startServer('restart-server', { WEIR_CONFIG: file });
+  try {
+    const set = await s.request('GET', `/index/api/setServerConfig?secret=${API_SECRET}&general.mediaServerId=after&rtc.maxSessions=777`);
+    assert.equal(set.json?.code, 0, set.text);
+    assert.equal(set.json.changed, 2, set.text);
+    assert.deepEqual(set.json.restart_required, ['rtc.maxSessions']);
+    assert.equal(set.json.saved, true, set.text);
+    const saved = fs.readFileSync(file, 'utf8');
+    assert.match(saved, /^# operator comment$/m, 'comments stay');
+    assert.match(saved, /^mediaServerId=after$/m);
+    assert.match(saved, /^maxSessions=777$/m);
+    const live = await s.request('GET', `/api/v1/server?secret=${API_SECRET}`);
+    assert.equal(live.json.data.media_server_id, 'after', 'a live key is in force at once');
+    const pid = live.json.data.pid;
+
+    const r = await s.request('GET', `/index/api/restartServer?secret=${API_SECRET}`);
+    assert.equal(r.json?.code, 0, r.text);
+    // Back within 10 s: same process (exec), new start, the saved restart-only key in force.
+    let after = null;
+    await waitFor(async () => {
+      try {
+        const a = await s.request('GET', `/api/v1/server?secret=${API_SECRET}`, { timeoutMs: 1000 });
+        if (a.json?.code === 0 && a.json.data.uptime_ms < 5000 && a.json.data.pid === pid) after = a.json.data;
+      } catch { /* restarting */ }
+      return after !== null;
+    }, 10000, { what: 'the server answering again after restartServer' });
+    assert.equal(s.proc.exitCode, null, 'the process did not exit');
+    assert.equal(after.media_server_id, 'after');
+    const cfg = await s.request('GET', `/index/api/getServerConfig?secret=${API_SECRET}`);
+    assert.equal(cfg.json.data[0]['rtc.maxSessions'], '777');
+    assert.match(s.logTail(200), /restarting/);
+  } finally {
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

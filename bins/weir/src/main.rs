@@ -226,16 +226,49 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let exit = runtime.block_on(async {
         // Before any listener: SIGHUP (ExecReload in dist/weir.service) must never end the server.
         weir_net::hold_sighup();
-        serve(config).await
-    })
+        serve(config, args.config).await
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match exit {
+        Exit::Stopped => Ok(()),
+        Exit::Restart => Err(restart_in_place()),
+    }
+}
+
+/// How `serve` ended without an error.
+enum Exit {
+    Stopped,
+    /// `restartServer`: start again after the graceful stop.
+    Restart,
+}
+
+/// Replaces this process with a fresh start of the same binary, same arguments and
+/// environment (`execve`: same PID, so systemd and container runtimes see no exit). Every
+/// socket is close-on-exec, so the new image binds the same ports. Returns only on failure.
+fn restart_in_place() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let exe = match std::env::current_exe() {
+        // An upgrade replaced the file: start the new binary at the same path.
+        Ok(p) => p
+            .to_str()
+            .and_then(|s| s.strip_suffix(" (deleted)"))
+            .map(PathBuf::from)
+            .unwrap_or(p),
+        Err(e) => return anyhow::Error::new(e).context("restartServer: finding this binary"),
+    };
+    info!(exe = %exe.display(), "restarting");
+    let e = std::process::Command::new(&exe).arg0(argv0).args(args).exec();
+    anyhow::Error::new(e).context(format!("restartServer: exec {}", exe.display()))
 }
 
 /// HTTPS on `[http] sslport`: the same router as HTTP, with `sslCert`/`sslKey` (reloaded on
 /// SIGHUP and when the files change) or a self-signed certificate.
-async fn start_https(config: &Config, addr: SocketAddr, router: axum::Router) -> Result<SocketAddr> {
+async fn start_https(config: &Config, addr: SocketAddr, router: axum::Router, handle: axum_server::Handle<SocketAddr>) -> Result<SocketAddr> {
     const WHAT: &str = "[http] sslport";
     let h = &config.http;
     let names: Vec<String> = extern_ips(config).iter().map(|ip| ip.to_string()).collect();
@@ -246,7 +279,7 @@ async fn start_https(config: &Config, addr: SocketAddr, router: axum::Router) ->
     let listener = weir_net::bind_tcp(addr).with_context(|| format!("binding the HTTPS port {addr} (WEIR_HTTP_SSLPORT=0 disables HTTPS)"))?;
     let local = listener.local_addr().unwrap_or(addr);
     let std_listener = listener.into_std().context("HTTPS listener")?;
-    let server = axum_server::from_tcp_rustls(std_listener, tls).context("HTTPS listener")?;
+    let server = axum_server::from_tcp_rustls(std_listener, tls).context("HTTPS listener")?.handle(handle);
     tokio::spawn(async move {
         if let Err(e) = server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(addr = %local, error = %e, "HTTPS listener stopped");
@@ -255,7 +288,7 @@ async fn start_https(config: &Config, addr: SocketAddr, router: axum::Router) ->
     Ok(local)
 }
 
-async fn serve(config: Arc<Config>) -> Result<()> {
+async fn serve(config: Arc<Config>, config_file: Option<PathBuf>) -> Result<Exit> {
     if config.rtc.protocol == weir_config::CandidateProtocol::Tcp && config.rtc.tcp_port == 0 {
         bail!("[rtc] protocol=tcp needs the ICE-TCP port: set [rtc] tcpPort");
     }
@@ -293,13 +326,15 @@ async fn serve(config: Arc<Config>) -> Result<()> {
         started: Instant::now(),
         rooms: Some(signaling.clone()),
         metrics_refresh: _turn.as_ref().map(|t| turn_metrics(t.stats_source())),
+        config_file,
     };
     let listener = weir_net::bind_tcp(http_addr).with_context(|| format!("binding the HTTP port {http_addr}"))?;
     let http_local = listener.local_addr().unwrap_or(http_addr);
     let (router, http_handle) = weir_http::router_and_handle(state);
+    let https_handle = axum_server::Handle::new();
     let https = match config.http.ssl_port {
         0 => None,
-        port => Some(start_https(&config, SocketAddr::new(http_addr.ip(), port), router.clone()).await?),
+        port => Some(start_https(&config, SocketAddr::new(http_addr.ip(), port), router.clone(), https_handle.clone()).await?),
     };
     info!(
         http = %http_local,
@@ -324,17 +359,18 @@ async fn serve(config: Arc<Config>) -> Result<()> {
     });
     let signal = tokio::select! {
         s = shutdown_signal() => s,
+        _ = http_handle.restart_requested() => "restartServer",
         // The HTTP server ended by itself: an error (the port is gone).
         r = &mut http => {
             return match r {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(())) => Ok(Exit::Stopped),
                 Ok(Err(e)) => Err(e).context("HTTP server"),
                 Err(e) => Err(e).context("HTTP server task"),
             };
         }
     };
-    shutdown(signal, &engine, &http_handle, stop_tx, http).await;
-    Ok(())
+    shutdown(signal, &engine, &http_handle, stop_tx, http, &https_handle).await;
+    Ok(if signal == "restartServer" { Exit::Restart } else { Exit::Stopped })
 }
 
 /// Waits for SIGTERM (systemd, docker stop, kill) or SIGINT (Ctrl-C); returns its name.
@@ -363,6 +399,7 @@ async fn shutdown(
     http_handle: &weir_http::HttpHandle,
     stop_http: tokio::sync::watch::Sender<bool>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    https: &axum_server::Handle<SocketAddr>,
 ) {
     use weir_core::SessionService;
     const SHUTDOWN_HOOKS: Duration = Duration::from_secs(2);
@@ -370,6 +407,7 @@ async fn shutdown(
     let t0 = Instant::now();
     info!(signal, "shutting down: ending sessions, draining HTTP, telling hooks");
     let _ = stop_http.send(true);
+    https.graceful_shutdown(Some(SHUTDOWN_HTTP));
     let sessions = engine.list().await;
     for s in &sessions {
         if let Err(e) = engine.delete(&s.id, None).await {

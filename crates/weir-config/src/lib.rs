@@ -15,12 +15,14 @@ use std::sync::OnceLock;
 
 mod exposure;
 mod keys;
+mod live;
 mod load;
 #[cfg(test)]
 mod tests;
 
 pub use exposure::{WELL_KNOWN_SECRET, WELL_KNOWN_TURN_USER};
 pub use keys::env_var_name;
+pub use live::{is_key, is_live, set_in_ini, ChangeError, Changed, LIVE_KEYS};
 pub use load::{load, load_from, ConfigError, Loaded};
 
 /// The built-in configuration: every key with its default and a one-line comment.

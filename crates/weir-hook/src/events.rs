@@ -96,12 +96,12 @@ impl Hooks {
                     tracing::debug!(stream = %key, session = %session, ok = res.is_ok(), "on_stream_changed regist=false");
                 }
                 StreamEvent::NoReaders { key } => {
-                    tokio::time::sleep(hooks.cfg.none_reader_delay).await;
+                    tokio::time::sleep(hooks.settings().none_reader_delay).await;
                     pending.lock().remove(&key);
                     hooks.none_reader(&key, &directory, &sessions).await;
                 }
                 StreamEvent::SessionEnded { key, session, player, bytes, duration, media_peer } => {
-                    if bytes < hooks.cfg.flow_threshold {
+                    if bytes < hooks.settings().flow_threshold {
                         return;
                     }
                     let flow = Flow { key, params, session, player, bytes, duration, media_peer };

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use weir_config::Config;
@@ -36,6 +37,8 @@ use stats::Stats;
 /// `[hook]` and the `[general]` keys the hooks use, checked.
 #[derive(Debug, Clone)]
 pub struct HookSettings {
+    /// `hook.enable`: off, no hook is called whatever its URL.
+    pub enabled: bool,
     pub media_server_id: String,
     /// The URL of each hook, by [`HookKind`] (empty: that hook is off).
     urls: [String; HookKind::ALL.len()],
@@ -48,10 +51,12 @@ pub struct HookSettings {
 }
 
 impl HookSettings {
-    /// `None` when `hook.enable=0`.
-    pub fn from_config(c: &Config) -> Option<HookSettings> {
+    /// The settings of `c`, also when `hook.enable=0` (then [`HookSettings::enabled`] is false),
+    /// so that `setServerConfig` can turn hooks on and off while the server runs.
+    pub fn from_config(c: &Config) -> HookSettings {
         let h = &c.hook;
-        h.enable.then(|| HookSettings {
+        HookSettings {
+            enabled: h.enable,
             media_server_id: c.general.media_server_id.clone(),
             urls: HookKind::ALL.map(|kind| {
                 match kind {
@@ -69,7 +74,7 @@ impl HookSettings {
             retry_delay: Duration::from_secs_f64(h.retry_delay.clamp(0.0, 86_400.0)),
             none_reader_delay: Duration::from_millis(c.general.stream_none_reader_delay_ms),
             flow_threshold: c.general.flow_threshold.saturating_mul(1024),
-        })
+        }
     }
 
     /// The URL of `kind` (empty when that hook is off).
@@ -88,7 +93,8 @@ pub enum SetupError {
 const MAX_REMEMBERED: usize = 100_000;
 
 pub struct Hooks {
-    cfg: HookSettings,
+    /// Swapped whole by [`Hooks::update`]; every call reads it once at its start.
+    cfg: ArcSwap<HookSettings>,
     client: reqwest::Client,
     index: AtomicU64,
     stats: Stats,
@@ -104,14 +110,14 @@ const MAX_INFLIGHT: usize = 256;
 
 impl Hooks {
     pub fn new(cfg: HookSettings) -> Result<Arc<Hooks>, SetupError> {
+        // No client-wide timeout: `timeoutSec` can change live, so each request sets its own
+        // (covering connect, send and the answer's body).
         let client = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(Arc::new(Hooks {
-            cfg,
+            cfg: ArcSwap::from_pointee(cfg),
             client,
             index: AtomicU64::new(0),
             stats: Stats::default(),
@@ -126,13 +132,20 @@ impl Hooks {
         MAX_INFLIGHT - self.inflight.available_permits()
     }
 
-    pub fn settings(&self) -> &HookSettings {
-        &self.cfg
+    pub fn settings(&self) -> Arc<HookSettings> {
+        self.cfg.load_full()
     }
 
-    /// Whether that hook has a URL.
+    /// New settings for every call that starts from now on (calls under way finish with the
+    /// settings they started with).
+    pub fn update(&self, cfg: HookSettings) {
+        self.cfg.store(Arc::new(cfg));
+    }
+
+    /// Whether hooks are enabled and that hook has a URL.
     pub fn is_on(&self, kind: HookKind) -> bool {
-        !self.cfg.url(kind).is_empty()
+        let cfg = self.cfg.load();
+        cfg.enabled && !cfg.url(kind).is_empty()
     }
 
     /// `Ok` allows. `Err` is the text for the refusal (a `code != 0` answer, or a hook that
@@ -192,20 +205,25 @@ impl Hooks {
     /// One hook: POST, then up to `retry` more attempts after `retry_delay` when it failed in
     /// transport (network, status, JSON); a `code != 0` answer is final.
     pub async fn call(&self, kind: HookKind, mut body: Map<String, Value>) -> Result<HookAnswer, HookError> {
-        let url = self.cfg.url(kind).to_owned();
-        body.insert("mediaServerId".into(), json!(self.cfg.media_server_id));
+        let cfg = self.cfg.load_full();
+        let url = cfg.url(kind);
+        if !cfg.enabled || url.is_empty() {
+            // Turned off after the caller looked: nothing to ask, as if it had been off.
+            return Ok(HookAnswer::default());
+        }
+        body.insert("mediaServerId".into(), json!(cfg.media_server_id));
         body.insert("hook_index".into(), json!(self.index.fetch_add(1, Ordering::Relaxed)));
         let vhost = body.get("vhost").and_then(Value::as_str).map(str::to_owned);
         let payload = Value::Object(body).to_string();
         let t0 = Instant::now();
         let mut attempt = 0;
         let res = loop {
-            let res = self.post_once(&url, vhost.as_deref(), &payload).await;
+            let res = self.post_once(url, cfg.timeout, vhost.as_deref(), &payload).await;
             match res {
-                Err(e) if e.retryable() && attempt < self.cfg.retry => {
+                Err(e) if e.retryable() && attempt < cfg.retry => {
                     attempt += 1;
                     tracing::debug!(hook = kind.name(), url = %url, attempt, error = %e, "hook failed, retrying");
-                    tokio::time::sleep(self.cfg.retry_delay).await;
+                    tokio::time::sleep(cfg.retry_delay).await;
                 }
                 other => break other,
             }
@@ -214,10 +232,11 @@ impl Hooks {
         res
     }
 
-    async fn post_once(&self, url: &str, vhost: Option<&str>, payload: &str) -> Result<HookAnswer, HookError> {
+    async fn post_once(&self, url: &str, timeout: Duration, vhost: Option<&str>, payload: &str) -> Result<HookAnswer, HookError> {
         let mut req = self
             .client
             .post(url)
+            .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(payload.to_owned());
         if let Some(v) = vhost {

@@ -30,7 +30,7 @@ pub(crate) struct CodeMsg<'a> {
 }
 
 pub(crate) fn reply(inner: &Inner, status: StatusCode, value: &impl Serialize) -> Response {
-    util::json_with(status, &util::json_content_type(inner.cfg()), value)
+    util::json_with(status, &util::json_content_type(&inner.cfg()), value)
 }
 
 pub(crate) fn authorize(inner: &Inner, req: &Request) -> Result<(), Response> {

@@ -33,6 +33,7 @@ mod util;
 mod whip;
 mod zlm;
 mod zlm_admin;
+mod zlm_config;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +47,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::Router;
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use weir_config::Config;
 use weir_core::{SessionAnswer, SessionError, SessionKind, SessionRequest, SessionService};
@@ -71,6 +73,9 @@ pub struct HttpState {
     /// Run at every `/metrics` scrape to copy counters of parts this crate does not know (the
     /// binary's TURN server) into the recorder.
     pub metrics_refresh: Option<prometheus::MetricsRefresh>,
+    /// The configuration file the server was started with: `setServerConfig` saves its changes
+    /// there (only the changed keys' lines; comments stay). `None`: changes last until restart.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// Produces the `Link: rel="ice-server"` values for one answer. A function rather than a list so
@@ -85,15 +90,20 @@ pub fn static_ice_servers(links: Vec<String>) -> IceServers {
 /// Shared state of the handlers.
 pub(crate) struct Inner {
     pub(crate) st: HttpState,
-    /// `http.allow_ip_range`, parsed once (validated when the configuration was loaded);
-    /// empty allows every address.
-    pub(crate) allow: Vec<weir_core::net::IpRange>,
+    /// The configuration as it is now (`st.config` is the one the server started with):
+    /// `setServerConfig` swaps it whole, each request loads it once.
+    live: ArcSwap<LiveConfig>,
     /// ICE generation per session (1 unless restarted through PATCH); the ETag is derived from it.
     etags: Mutex<HashMap<String, u32>>,
     /// Test pattern sources started through the API, and the probe (`streams_api.rs`).
     pub(crate) test_sources: Option<weir_testsrc::TestSources>,
-    /// Web hooks (`[hook] enable=1`), else `None`.
+    /// Web hooks (on or off per `hook.enable`, which can change live); `None` only when their
+    /// HTTP client could not be built.
     pub(crate) hooks: Option<Arc<weir_hook::Hooks>>,
+    /// The restart the admin API asked for (`restartServer`); the binary waits on it.
+    pub(crate) restart: Arc<zlm_config::RestartSignal>,
+    /// Serialises `setServerConfig` calls (read, change, swap, save).
+    pub(crate) config_writer: tokio::sync::Mutex<()>,
     /// Numbers the signaling requests for the hooks' `id`.
     request_seq: AtomicU64,
     /// `getThreadsLoad`: the engine's busy time at the previous call, so the load covers the
@@ -109,9 +119,37 @@ pub(crate) type Shared = Arc<Inner>;
 /// Bounds the ETag map: beyond this many restarted sessions, entries of ended sessions are pruned.
 const ETAG_PRUNE_AT: usize = 4096;
 
+/// The configuration in force and what is derived from it, swapped together.
+pub(crate) struct LiveConfig {
+    pub(crate) config: Arc<Config>,
+    /// `http.allow_ip_range`, parsed once per configuration (validated when it was loaded or
+    /// changed); empty allows every address.
+    pub(crate) allow: Vec<weir_core::net::IpRange>,
+}
+
+impl LiveConfig {
+    fn new(config: Arc<Config>) -> LiveConfig {
+        LiveConfig { allow: config.http.allow_ip_ranges(), config }
+    }
+}
+
 impl Inner {
-    pub(crate) fn cfg(&self) -> &Config {
-        &self.st.config
+    /// The configuration in force now (a reference count, no lock).
+    pub(crate) fn cfg(&self) -> Arc<Config> {
+        self.live.load().config.clone()
+    }
+
+    pub(crate) fn live(&self) -> arc_swap::Guard<Arc<LiveConfig>> {
+        self.live.load()
+    }
+
+    /// Puts `config` in force for every request from now on, and the hooks' settings with it.
+    pub(crate) fn set_config(&self, config: Config) {
+        let config = Arc::new(config);
+        if let Some(h) = &self.hooks {
+            h.update(weir_hook::HookSettings::from_config(&config));
+        }
+        self.live.store(Arc::new(LiveConfig::new(config)));
     }
 
     pub(crate) fn etag(&self, id: &str) -> String {
@@ -205,7 +243,7 @@ impl Inner {
             None => serde_json::json!({}),
         };
         if let serde_json::Value::Object(m) = &mut v {
-            m.insert("enabled".into(), self.hooks.is_some().into());
+            m.insert("enabled".into(), self.hooks.as_ref().is_some_and(|h| h.settings().enabled).into());
             m.insert("events_sent".into(), sent.into());
             m.insert("stream_events_dropped".into(), dropped.into());
         }
@@ -270,9 +308,16 @@ pub fn router(state: HttpState) -> Router {
 /// What the binary keeps of the HTTP front for a graceful shutdown.
 pub struct HttpHandle {
     hooks: Option<Arc<weir_hook::Hooks>>,
+    restart: Arc<zlm_config::RestartSignal>,
 }
 
 impl HttpHandle {
+    /// Resolves when `restartServer` was called. Until something waits here, `restartServer`
+    /// answers 501 (an embedding that cannot restart must not claim it will).
+    pub async fn restart_requested(&self) {
+        self.restart.requested().await
+    }
+
     /// Waits (at most `max`) until no web hook call is in flight, so that the `on_stream_changed`
     /// / `on_flow_report` calls of the sessions a shutdown just ended reach the backend. True when
     /// quiet (or hooks are off).
@@ -299,13 +344,13 @@ impl HttpHandle {
 
 /// [`router`] and the handle the binary uses at shutdown.
 pub fn router_and_handle(state: HttpState) -> (Router, HttpHandle) {
-    let hooks = weir_hook::HookSettings::from_config(&state.config).and_then(|s| match weir_hook::Hooks::new(s) {
+    let hooks = match weir_hook::Hooks::new(weir_hook::HookSettings::from_config(&state.config)) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::error!(error = %e, "web hooks disabled");
             None
         }
-    });
+    };
     if let Some(h) = &hooks {
         match (state.directory.subscribe_events(HOOK_EVENT_QUEUE), tokio::runtime::Handle::try_current()) {
             (Some(rx), Ok(rt)) => {
@@ -315,14 +360,18 @@ pub fn router_and_handle(state: HttpState) -> (Router, HttpHandle) {
             (None, _) => tracing::warn!("stream events already taken: lifecycle hooks are off"),
             (_, Err(_)) => tracing::warn!("no tokio runtime: lifecycle hooks are off"),
         }
-        tracing::info!(settings = ?h.settings(), "web hooks enabled");
+        if h.settings().enabled {
+            tracing::info!(settings = ?h.settings(), "web hooks enabled");
+        }
     }
     let inner: Shared = Arc::new(Inner {
-        allow: state.config.http.allow_ip_ranges(),
+        live: ArcSwap::from_pointee(LiveConfig::new(state.config.clone())),
         test_sources: state.streams.clone().map(weir_testsrc::TestSources::new),
         st: state,
         etags: Mutex::new(HashMap::new()),
         hooks,
+        restart: Arc::default(),
+        config_writer: tokio::sync::Mutex::new(()),
         request_seq: AtomicU64::new(1),
         load_sample: Mutex::new(None),
     });
@@ -367,7 +416,7 @@ pub fn router_and_handle(state: HttpState) -> (Router, HttpHandle) {
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(inner.clone(), cors))
         .with_state(inner.clone());
-    (router, HttpHandle { hooks: inner.hooks.clone() })
+    (router, HttpHandle { hooks: inner.hooks.clone(), restart: inner.restart.clone() })
 }
 
 /// Unmatched paths: ZLMediaKit API names are matched case-insensitively here.
@@ -475,9 +524,12 @@ impl AuthFailure {
 /// The client's address when `http.allow_ip_range` admits it (every management route and
 /// `/metrics` check this first); `IpDenied` otherwise.
 pub(crate) fn client_allowed<B>(inner: &Inner, req: &axum::http::Request<B>) -> Result<Option<std::net::IpAddr>, AuthFailure> {
-    let ip = util::client_ip(req, inner.cfg());
+    let ip = util::client_ip(req, &inner.cfg());
     let allowed = match ip {
-        Some(ip) => inner.allow.is_empty() || weir_core::net::in_ranges(&inner.allow, ip),
+        Some(ip) => {
+            let live = inner.live();
+            live.allow.is_empty() || weir_core::net::in_ranges(&live.allow, ip)
+        }
         None => inner.cfg().http.allow_ip_range.trim().is_empty(),
     };
     if !allowed {

@@ -82,7 +82,7 @@ fn eip_override(args: &Args) -> CandidateOverride {
 /// The vhost SRS would use: `vhost` or `domain` argument, else the Host (when vhosts are on).
 fn vhost(inner: &Inner, args: &Args, host: Option<&str>) -> String {
     let arg = args.query("vhost").filter(|s| !s.is_empty()).or_else(|| args.query("domain"));
-    util::vhost_of(inner.cfg(), arg, host)
+    util::vhost_of(&inner.cfg(), arg, host)
 }
 
 /// `POST /rtc/v1/whip/?app=&stream=[&action=publish|play]`, `/rtc/v1/whep/`, `/rtc/v1/whip-play/`.
@@ -268,7 +268,7 @@ async fn legacy(inner: Shared, kind: SessionKind, req: Request) -> Response {
     let url_args = Args::from_parts(Some(&url_query), &HeaderMap::new());
     let vhost = {
         let arg = url_args.query("vhost").filter(|s| !s.is_empty()).or_else(|| url_args.query("domain"));
-        util::vhost_of(inner.cfg(), arg, Some(&url_host))
+        util::vhost_of(&inner.cfg(), arg, Some(&url_host))
     };
     let key = match StreamKey::new(&vhost, &app, &stream) {
         Ok(k) => k,

@@ -35,7 +35,7 @@ fn admit<'a>(inner: &'a Shared, req: &Request) -> Result<&'a TestSources, Respon
 fn admit_stream<'a>(inner: &'a Shared, req: &Request, app: &str, stream: &str) -> Result<(&'a TestSources, StreamKey), Response> {
     let sources = admit(inner, req)?;
     let args = Args::from_parts(req.uri().query(), req.headers());
-    let vhost = util::vhost_of(inner.cfg(), args.query("vhost"), util::host_header(req).as_deref());
+    let vhost = util::vhost_of(&inner.cfg(), args.query("vhost"), util::host_header(req).as_deref());
     let key = StreamKey::new(&vhost, app, stream)
         .map_err(|e| reply(inner, StatusCode::BAD_REQUEST, &CodeMsg { code: -300, msg: &format!("bad stream name: {e}") }))?;
     Ok((sources, key))

@@ -88,6 +88,11 @@ impl Args {
         self.headers.get(key).and_then(|v| v.to_str().ok())
     }
 
+    /// Every query and body argument in order (query first), without the header fallback.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().chain(&self.body).map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The argument when present and not empty (ZLMediaKit's `CHECK_ARGS` treats empty as missing).
     pub(crate) fn nonempty(&self, key: &str) -> Option<&str> {
         self.get(key).filter(|v| !v.is_empty())

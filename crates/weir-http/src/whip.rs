@@ -52,7 +52,7 @@ async fn offer(inner: Shared, kind: SessionKind, protocol: &'static str, app: St
     let peer = crate::peer(&req);
     let args = Args::from_parts(req.uri().query(), req.headers());
     let params = req.uri().query().unwrap_or("").to_owned();
-    let vhost = util::vhost_of(cfg, args.query("vhost"), host.as_deref());
+    let vhost = util::vhost_of(&cfg, args.query("vhost"), host.as_deref());
     let (parts, body) = req.into_parts();
     let body = match util::read_body(&parts.headers, body, cfg.http.max_req_size).await {
         Ok(b) => b,

@@ -16,7 +16,7 @@ use weir_stream::{MediaKind, StreamSnapshot, TrackDesc};
 
 use crate::candidates::CandidateOverride;
 use crate::util::{self, Args};
-use crate::{check_secret, zlm_admin, Inner, Shared};
+use crate::{check_secret, zlm_admin, zlm_config, Inner, Shared};
 
 /// The text of ZLMediaKit's `CHECK(!offer.empty(), ...)` failure. ZLMediaKit appends the source
 /// path and line; clients only match the prefix.
@@ -45,7 +45,7 @@ struct Answer<'a> {
 }
 
 pub(crate) fn json(inner: &Inner, value: &impl Serialize) -> Response {
-    util::json_with(StatusCode::OK, &util::json_content_type(inner.cfg()), value)
+    util::json_with(StatusCode::OK, &util::json_content_type(&inner.cfg()), value)
 }
 
 pub(crate) fn err(inner: &Inner, code: i32, msg: &str) -> Response {
@@ -76,8 +76,8 @@ pub(crate) async fn dispatch(inner: Shared, name: &str, req: Request) -> Respons
         "close_streams" => zlm_admin::close_streams(inner, req).await,
         "getstatistic" => zlm_admin::get_statistic(inner, req).await,
         "getthreadsload" | "getworkthreadsload" => zlm_admin::get_threads_load(inner, req).await,
-        "setserverconfig" => zlm_admin::not_implemented(inner, "setServerConfig", req).await,
-        "restartserver" => zlm_admin::not_implemented(inner, "restartServer", req).await,
+        "setserverconfig" => zlm_config::set_server_config(inner, req).await,
+        "restartserver" => zlm_config::restart_server(inner, req).await,
         _ => util::text(StatusCode::NOT_FOUND, "not found"),
     }
 }
@@ -117,7 +117,7 @@ fn parse_offer(inner: &Inner, parts: &axum::http::request::Parts, args: Args, bo
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()));
-    let vhost = util::vhost_of(inner.cfg(), args.get("vhost"), host.as_deref());
+    let vhost = util::vhost_of(&inner.cfg(), args.get("vhost"), host.as_deref());
     let key = StreamKey::new(&vhost, app, stream).map_err(|e| {
         tracing::info!(app, stream, error = %e, "ZLM API: bad stream name");
         err(inner, -400, &e.to_string())
@@ -239,7 +239,7 @@ async fn delete_webrtc(inner: Shared, req: Request) -> Response {
         );
         return err(&inner, -400, &msg);
     }
-    let ct = util::json_content_type(inner.cfg());
+    let ct = util::json_content_type(&inner.cfg());
     let reply = |status: StatusCode, body: &'static str| -> Response {
         let ct = HeaderValue::from_str(&ct).unwrap_or(HeaderValue::from_static("application/json"));
         (status, [(header::CONTENT_TYPE, ct)], body).into_response()

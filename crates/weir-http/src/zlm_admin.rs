@@ -5,16 +5,14 @@
 //! Where ZLMediaKit's effect is weaker than its name, Weir does what the name says: `kick_session`
 //! ends the WebRTC session (ZLMediaKit only detaches an ICE pair, which may come back), and
 //! `close_stream` ends the publishing session, so its players see the stream end.
-//! `setServerConfig` and `restartServer` are not implemented: HTTP 501 with the envelope
-//! `{"code":-1,"msg":...}` (README status table), never a success that does nothing.
+//! `setServerConfig` and `restartServer` live in `zlm_config.rs`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use weir_core::{SessionKind, SessionSummary};
@@ -319,15 +317,4 @@ pub(crate) async fn get_threads_load(inner: Shared, req: Request) -> Response {
     let wall_ns = now.saturating_duration_since(since).as_nanos().max(1) as f64;
     let load = ((busy_ns.saturating_sub(busy_before)) as f64 / wall_ns * 100.0).round().clamp(0.0, 100.0) as u64;
     json(&inner, &serde_json::json!({"code": 0, "data": [{"load": load, "delay": delay_ms, "name": "weir-media"}]}))
-}
-
-/// `setServerConfig`, `restartServer`: not implemented (README status table).
-pub(crate) async fn not_implemented(inner: Shared, name: &str, req: Request) -> Response {
-    if let Err(r) = management_args(&inner, req).await {
-        return r;
-    }
-    let msg = format!("{name} is not implemented in Weir yet: change the configuration file and restart the process");
-    let mut r = err(&inner, -1, &msg);
-    *r.status_mut() = StatusCode::NOT_IMPLEMENTED;
-    r.into_response()
 }

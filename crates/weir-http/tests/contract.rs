@@ -195,6 +195,7 @@ fn app_with(edit: impl FnOnce(&mut Config)) -> App {
         started: Instant::now(),
         rooms: Some(rooms.clone()),
         metrics_refresh: None,
+        config_file: None,
     };
     App { router: router(state), fake, hub, rooms }
 }
@@ -1249,7 +1250,7 @@ async fn zlm_broadcast_message() {
 }
 
 /// ZLMediaKit's generic management APIs (§A8): secret first, then the envelopes; `kick_session`
-/// and `close_stream` end the sessions in the engine; setServerConfig is an honest 501.
+/// and `close_stream` end the sessions in the engine; setServerConfig changes the configuration live.
 #[tokio::test]
 async fn zlm_admin_apis() {
     let a = app();
@@ -1313,7 +1314,26 @@ async fn zlm_admin_apis() {
     let v = req(Method::GET, &format!("/index/api/close_streams?secret={SECRET}&app=other")).send(&a).await.json();
     assert_eq!(v, serde_json::json!({"code": 0, "count_hit": 0, "count_closed": 0}));
 
-    let r = req(Method::GET, &format!("/index/api/setServerConfig?secret={SECRET}&api.apiDebug=0")).send(&a).await;
+    // setServerConfig: a bad value refuses the whole call and changes nothing.
+    let v = req(Method::GET, &format!("/index/api/setServerConfig?secret={SECRET}&general.maxStreamWaitMS=5&rtc.timeoutSec=0")).send(&a).await.json();
+    assert_eq!(v["code"], -300, "{v}");
+    let v = req(Method::GET, &format!("/index/api/getServerConfig?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["data"][0]["general.maxStreamWaitMS"], "15000", "unchanged after a refused call");
+    // Live keys take effect at once (a new secret here), others are stored and reported;
+    // keys Weir does not have are listed, as ZLMediaKit skips them. No config file: not saved.
+    let v = req(Method::GET, &format!("/index/api/setServerConfig?secret={SECRET}&api.secret=n3w&rtc.timeoutSec=31&hls.segDur=2&general.maxStreamWaitMS=15000")).send(&a).await.json();
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(v["changed"], 2, "maxStreamWaitMS kept its value: {v}");
+    assert_eq!(v["restart_required"], serde_json::json!(["rtc.timeoutSec"]));
+    assert_eq!(v["ignored"], serde_json::json!(["hls.segDur"]));
+    assert_eq!(v["saved"], false);
+    let v = req(Method::GET, &format!("/index/api/getServerConfig?secret={SECRET}")).send(&a).await.json();
+    assert_eq!(v["code"], -100, "the old secret is refused now: {v}");
+    let v = req(Method::GET, "/index/api/getServerConfig?secret=n3w").send(&a).await.json();
+    assert_eq!(v["data"][0]["rtc.timeoutSec"], "31", "{v}");
+    assert_eq!(v["data"][0]["api.secret"], "n3w");
+    // restartServer: this router's embedding does not wait for restarts, so it says so.
+    let r = req(Method::GET, "/index/api/restartServer?secret=n3w").send(&a).await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(r.json()["code"], -1);
 }

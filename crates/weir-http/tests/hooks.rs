@@ -146,6 +146,7 @@ fn app(base: &str, edit: impl FnOnce(&mut Config)) -> App {
         started: Instant::now(),
         rooms: None,
         metrics_refresh: None,
+        config_file: None,
     };
     App { router: router(state), fake, directory }
 }
